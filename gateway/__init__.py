@@ -1,0 +1,3 @@
+"""gateway: built by a later issue (see DESIGN.md)."""
+
+__all__: list[str] = []

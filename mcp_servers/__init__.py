@@ -1,0 +1,3 @@
+"""mcp_servers: built by a later issue (see DESIGN.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,45 @@
+"""Serve an ASGI app on a real loopback socket for tests that need one."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import uvicorn
+
+
+def free_port() -> int:
+    """An ephemeral port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, *, port: int = 0, lifespan: str = "on") -> AsyncIterator[str]:
+    """Run ``app`` under uvicorn on 127.0.0.1 in this event loop; yield its base URL.
+
+    Startup is awaited by polling ``server.started`` with a deadline, never by
+    sleeping a fixed time; the server is stopped and its task joined on exit.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        with anyio.fail_after(10):
+            while not server.started:
+                if server.should_exit:
+                    raise RuntimeError("server exited during startup")
+                await anyio.sleep(0.005)
+        try:
+            yield url
+        finally:
+            server.should_exit = True
+    sock.close()
