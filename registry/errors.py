@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
-    "BackendUnavailable",
-    "Conflict",
     "ERROR_TABLE",
+    "BackendUnavailable",
+    "BadRequest",
+    "Conflict",
     "FieldError",
     "Forbidden",
     "InvalidRequest",
@@ -69,7 +70,16 @@ class RegistryError(Exception):
         return body
 
 
+class BadRequest(RegistryError):
+    """The request could not be read at all (malformed JSON, bad encoding)."""
+
+    code = "bad-request"
+    title = "Bad request"
+
+
 class InvalidRequest(RegistryError):
+    """The request was read but a field breaks a rule; ``errors`` names the fields."""
+
     code = "invalid-request"
     title = "Invalid request"
 
@@ -112,6 +122,7 @@ class BackendUnavailable(RegistryError):
 #: code -> (HTTP status, JSON-RPC error code). JSON-RPC codes follow the
 #: spec's reserved range for invalid params and the server-error range otherwise.
 ERROR_TABLE: dict[str, tuple[int, int]] = {
+    BadRequest.code: (400, -32700),
     InvalidRequest.code: (422, -32602),
     Unauthorized.code: (401, -32001),
     Forbidden.code: (403, -32003),
@@ -126,6 +137,7 @@ ERROR_TABLE: dict[str, tuple[int, int]] = {
 _BY_CODE: dict[str, type[RegistryError]] = {
     cls.code: cls
     for cls in (
+        BadRequest,
         InvalidRequest,
         Unauthorized,
         Forbidden,

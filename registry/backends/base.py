@@ -119,7 +119,9 @@ class RegistryBackend(abc.ABC):
         """Every service with instance counts by health."""
 
     @abc.abstractmethod
-    async def instances(self, service: str, *, passing_only: bool = False) -> Indexed[list[Instance]]:
+    async def instances(
+        self, service: str, *, passing_only: bool = False
+    ) -> Indexed[list[Instance]]:
         """Instances of one service (an unknown service has none)."""
 
     @abc.abstractmethod
@@ -135,8 +137,8 @@ class RegistryBackend(abc.ABC):
         """The current index of ``scope`` (always >= 1)."""
 
     @abc.abstractmethod
-    async def wait(self, scope: Scope, index: int, timeout: float) -> int:
-        """Block until the index of ``scope`` differs from ``index`` or ``timeout`` passes.
+    async def wait(self, scope: Scope, index: int, max_wait: float) -> int:
+        """Block until the index of ``scope`` differs from ``index`` or ``max_wait`` passes.
 
         Returns at once when ``index`` is 0 or no longer current (an index
         greater than the current one means the store went back: the caller

@@ -220,7 +220,9 @@ class MemoryBackend(RegistryBackend):
                 entry.probe_status = previous.probe_status or Health.CRITICAL
                 entry.probe_output = previous.probe_output or "awaiting first probe"
             entry.health = entry.aggregate()
-            entry.critical_since = previous.critical_since if entry.health is Health.CRITICAL else None
+            entry.critical_since = (
+                previous.critical_since if entry.health is Health.CRITICAL else None
+            )
         else:
             entry.reset_checks(now)
             entry.health, entry.critical_since = Health.CRITICAL, now
@@ -284,7 +286,7 @@ class MemoryBackend(RegistryBackend):
         summaries = []
         for name in sorted(self._by_service):
             entries = self._by_service[name].values()
-            counts = {h: 0 for h in Health}
+            counts = dict.fromkeys(Health, 0)
             for e in entries:
                 counts[e.health] += 1
             summaries.append(
@@ -299,7 +301,9 @@ class MemoryBackend(RegistryBackend):
             )
         return Indexed(self._index, summaries)
 
-    async def instances(self, service: str, *, passing_only: bool = False) -> Indexed[list[Instance]]:
+    async def instances(
+        self, service: str, *, passing_only: bool = False
+    ) -> Indexed[list[Instance]]:
         entries = self._by_service.get(service, {})
         found = _render(entries[i] for i in sorted(entries))
         if passing_only:
@@ -332,10 +336,10 @@ class MemoryBackend(RegistryBackend):
             return self._index
         return self._service_index.get(scope.service, 1)
 
-    async def wait(self, scope: Scope, index: int, timeout: float) -> int:
+    async def wait(self, scope: Scope, index: int, max_wait: float) -> int:
         if index == 0 or index != self.index(scope):
             return self.index(scope)
-        with anyio.move_on_after(timeout):
+        with anyio.move_on_after(max_wait):
             while self.index(scope) == index:
                 if self._changed is None:
                     self._changed = anyio.Event()

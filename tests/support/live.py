@@ -28,7 +28,9 @@ async def serve(app: Any, *, port: int = 0, lifespan: str = "on") -> AsyncIterat
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app, lifespan=lifespan, log_level="warning", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     async with anyio.create_task_group() as tg:

@@ -15,15 +15,15 @@ async def eventually(
     probe: Callable[[], Awaitable[T]],
     predicate: Callable[[T], bool],
     *,
-    timeout: float = 5.0,
+    within: float = 5.0,
     interval: float = 0.02,
 ) -> T:
-    """Call ``probe`` until ``predicate`` holds for its result; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
+    """Call ``probe`` until ``predicate`` holds for its result; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while True:
         value = await probe()
         if predicate(value):
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+            raise AssertionError(f"condition not met within {within}s; last value: {value!r}")
         await anyio.sleep(interval)

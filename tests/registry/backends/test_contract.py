@@ -24,7 +24,11 @@ def card(name: str, skills: list[tuple[str, list[str]]], description: str = "") 
         "description": description or f"{name} agent",
         "version": "1.0.0",
         "supportedInterfaces": [
-            {"url": "http://127.0.0.1:9000/", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+            {
+                "url": "http://127.0.0.1:9000/",
+                "protocolBinding": "JSONRPC",
+                "protocolVersion": "1.0",
+            }
         ],
         "capabilities": {},
         "defaultInputModes": ["text/plain"],
@@ -77,9 +81,7 @@ async def test_new_instance_starts_critical_on_every_check(backend: RegistryBack
 
 async def test_reregistration_replaces_and_keeps_create_index(backend: RegistryBackend) -> None:
     first, _ = await backend.register("researcher", "r-1", agent(), owner=None)
-    second, created = await backend.register(
-        "researcher", "r-1", agent(tags=["v2"]), owner=None
-    )
+    second, created = await backend.register("researcher", "r-1", agent(tags=["v2"]), owner=None)
     assert not created
     assert second.tags == ["v2"]
     assert second.create_index == first.create_index
@@ -137,9 +139,7 @@ async def test_instance_is_worst_of_ttl_and_probe(backend: RegistryBackend) -> N
 
 
 async def test_probe_thresholds_decide_transitions(backend: RegistryBackend) -> None:
-    check = CheckSpec(
-        interval_seconds=5, successes_before_passing=2, failures_before_critical=2
-    )
+    check = CheckSpec(interval_seconds=5, successes_before_passing=2, failures_before_critical=2)
     await backend.register("researcher", "r-1", agent(check=check), owner=None)
     await backend.heartbeat("researcher", "r-1", owner=None)
 

@@ -1,0 +1,116 @@
+"""The ``meshgate`` command. Only this layer reads the environment."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+
+import click
+import uvicorn
+
+from meshgate import __version__
+from meshgate.logs import configure_logging
+from registry.backends import BackendOptions, create_backend
+from registry.server import RegistrySettings, create_app
+from registry.ssrf import UrlPolicy
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="meshgate")
+@click.option(
+    "--log-level",
+    default="info",
+    envvar="MESHGATE_LOG_LEVEL",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    show_default=True,
+)
+@click.option("--log-json/--log-human", default=None, help="Default: JSON unless on a terminal.")
+def main(log_level: str, log_json: bool | None) -> None:
+    """Meshgate: an MCP/A2A agent mesh."""
+    configure_logging(log_level, json_lines=log_json)
+
+
+def _networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allow-cidr") from None
+
+
+def _api_keys(flags: tuple[str, ...]) -> tuple[str, ...]:
+    from_env = re.split(r"[,\s]+", os.environ.get("MESHGATE_REGISTRY_API_KEYS", ""))
+    return tuple(k for k in (*flags, *from_env) if k)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", envvar="MESHGATE_REGISTRY_HOST", show_default=True)
+@click.option(
+    "--port",
+    default=8400,
+    type=click.IntRange(0, 65535),
+    envvar="MESHGATE_REGISTRY_PORT",
+    show_default=True,
+)
+@click.option(
+    "--backend",
+    default="sqlite",
+    envvar="MESHGATE_REGISTRY_BACKEND",
+    show_default=True,
+    help="sqlite, memory, or an import path such as package.module:Class.",
+)
+@click.option(
+    "--data",
+    default=".meshgate/registry.db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MESHGATE_REGISTRY_DATA",
+    show_default=True,
+    help="SQLite file of the sqlite backend.",
+)
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Admit private, loopback and link-local instance URLs (never metadata addresses).",
+)
+@click.option(
+    "--allow-cidr",
+    multiple=True,
+    metavar="CIDR",
+    help="Admit instance URLs in this range even if private (repeatable).",
+)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Require this key for writes (repeatable; also MESHGATE_REGISTRY_API_KEYS).",
+)
+def registry(
+    host: str,
+    port: int,
+    backend: str,
+    data: Path,
+    allow_private: bool,
+    allow_cidr: tuple[str, ...],
+    api_keys: tuple[str, ...],
+) -> None:
+    """Run the registry service."""
+    try:
+        store = create_backend(backend, BackendOptions(data_path=data))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--backend") from None
+    settings = RegistrySettings(
+        url_policy=UrlPolicy(allow_private=allow_private, allowed_networks=_networks(allow_cidr)),
+        api_keys=_api_keys(api_keys),
+    )
+    click.echo(f"meshgate registry on http://{host}:{port} ({store.name} backend)", err=True)
+    uvicorn.run(
+        create_app(store, settings),
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
