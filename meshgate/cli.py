@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import click
-import uvicorn
 
 from meshgate import __version__
 from meshgate.logs import configure_logging
+from meshgate.serving import run_app
 from registry.backends import BackendOptions, create_backend
 from registry.server import RegistrySettings, create_app
 from registry.ssrf import UrlPolicy
@@ -107,10 +107,4 @@ def registry(
         api_keys=_api_keys(api_keys),
     )
     click.echo(f"meshgate registry on http://{host}:{port} ({store.name} backend)", err=True)
-    uvicorn.run(
-        create_app(store, settings),
-        host=host,
-        port=port,
-        log_config=None,
-        timeout_graceful_shutdown=5,
-    )
+    run_app(create_app(store, settings), host=host, port=port)

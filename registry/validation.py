@@ -23,7 +23,13 @@ from registry.errors import FieldError, InvalidRequest
 from registry.models import NAME_PATTERN, Kind, Registration
 from registry.ssrf import Resolver, UrlPolicy, check_url
 
-__all__ = ["Limits", "parse_agent_card", "validate_name", "validate_registration"]
+__all__ = [
+    "Limits",
+    "name_errors",
+    "parse_agent_card",
+    "validate_name",
+    "validate_registration",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,17 @@ def validate_name(value: str, field: str) -> str:
         )
         raise InvalidRequest(f"{field}: {message}", errors=[FieldError(field, message)])
     return value
+
+
+def name_errors(service: str, instance: str) -> list[FieldError]:
+    """What is wrong with a service and an instance name (nothing when both are labels)."""
+    errors: list[FieldError] = []
+    for value, field in ((service, "service"), (instance, "instance")):
+        try:
+            validate_name(value, field)
+        except InvalidRequest as exc:
+            errors.extend(exc.errors)
+    return errors
 
 
 def _camel(path: str) -> str:
@@ -161,13 +178,7 @@ async def validate_registration(
     The card is stored as sent (a signed card must stay byte-for-byte
     verifiable); only ``url`` is rewritten to the form that was checked.
     """
-    errors: list[FieldError] = []
-    for value, field in ((service, "service"), (instance, "instance")):
-        try:
-            validate_name(value, field)
-        except InvalidRequest as exc:
-            errors.extend(exc.errors)
-
+    errors = name_errors(service, instance)
     urls: list[tuple[str, str]] = [(reg.url, "url")]
     if reg.kind is Kind.A2A_AGENT:
         if reg.card is None:

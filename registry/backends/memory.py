@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from registry.models import (
 )
 
 __all__ = ["MemoryBackend"]
+
+logger = logging.getLogger("meshgate.registry.health")
 
 Clock = Callable[[], float]
 # The reaper never sleeps longer than this, so a clock jump is noticed soon.
@@ -373,6 +376,21 @@ class MemoryBackend(RegistryBackend):
     def _changed_checks(self, entry: _Entry) -> None:
         health = entry.aggregate()
         if health is not entry.health:
+            failing = [
+                f"{name}: {output}"
+                for name, status, output in (
+                    ("ttl", entry.ttl_status, entry.ttl_output),
+                    ("probe", entry.probe_status, entry.probe_output),
+                )
+                if status not in (None, Health.PASSING)
+            ]
+            logger.info(
+                "%s/%s is %s%s",
+                entry.service,
+                entry.id,
+                health.value,
+                f" ({'; '.join(failing)})" if failing else "",
+            )
             entry.health = health
             entry.critical_since = self._clock() if health is Health.CRITICAL else None
             self._schedule_deregister(entry)
@@ -416,6 +434,9 @@ class MemoryBackend(RegistryBackend):
             after = entry.registration.check.deregister_critical_after_seconds
             since = entry.critical_since
             if after is not None and since is not None and since + after <= now:
+                logger.info(
+                    "deregistered %s/%s: critical for more than %gs", service, instance, after
+                )
                 self._remove(entry)
 
     async def _reap_forever(self) -> None:

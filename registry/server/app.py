@@ -39,7 +39,7 @@ from registry.server.metrics import RegistryMetrics
 from registry.server.openapi import docs_page, openapi_document
 from registry.server.query import MAX_WAIT_SECONDS, parse_blocking, parse_bool
 from registry.ssrf import Resolver, UrlPolicy
-from registry.validation import Limits, validate_name, validate_registration
+from registry.validation import Limits, name_errors, validate_name, validate_registration
 
 __all__ = ["RegistrySettings", "create_app"]
 
@@ -183,13 +183,7 @@ def _validated(model: type[M], data: Any) -> M:
 def _names(request: Request) -> tuple[str, str]:
     service = str(request.path_params["service"])
     instance = str(request.path_params["instance"])
-    errors: list[FieldError] = []
-    for value, name in ((service, "service"), (instance, "instance")):
-        try:
-            validate_name(value, name)
-        except InvalidRequest as exc:
-            errors.extend(exc.errors)
-    if errors:
+    if errors := name_errors(service, instance):
         raise InvalidRequest("invalid name in the path", errors=errors)
     return service, instance
 

@@ -25,7 +25,9 @@ async def serve(app: Any, *, port: int = 0, lifespan: str = "on") -> AsyncIterat
     Startup is awaited by polling ``server.started`` with a deadline, never by
     sleeping a fixed time; the server is stopped and its task joined on exit.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only
+    # when the listener says so, and without it every response stalls ~40 ms.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     config = uvicorn.Config(

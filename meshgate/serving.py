@@ -1,0 +1,26 @@
+"""Run one ASGI app as a Meshgate process under uvicorn."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+import uvicorn
+
+__all__ = ["run_app"]
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    sys.exit(0)
+
+
+def run_app(app: Any, *, host: str, port: int, grace_seconds: int = 5) -> None:
+    """Serve ``app`` until SIGTERM or Ctrl-C, then shut down gracefully.
+
+    uvicorn re-raises the signal that stopped it once shutdown is complete;
+    with this handler in place a SIGTERM stop then ends with status 0, so a
+    supervisor can tell a requested stop from a crash.
+    """
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=grace_seconds)
