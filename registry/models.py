@@ -67,7 +67,15 @@ class Kind(enum.StrEnum):
 
 
 class _Frozen(BaseModel):
+    """Input records: a field the registry does not know is a mistake worth naming."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Reported(BaseModel):
+    """Records the registry reports: clients ignore fields a newer registry adds."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class CheckSpec(_Frozen):
@@ -116,13 +124,13 @@ class HeartbeatBody(_Frozen):
     note: str = Field("", max_length=1_024)
 
 
-class CheckState(_Frozen):
+class CheckState(_Reported):
     name: Literal["ttl", "probe"]
     status: Health
     output: str = ""
 
 
-class Instance(_Frozen):
+class Instance(_Reported):
     """A registered instance as the registry reports it."""
 
     service: Name
@@ -157,7 +165,7 @@ class Instance(_Frozen):
         return [str(s.get("id")) for s in skills if isinstance(s, dict) and s.get("id")]
 
 
-class ServiceSummary(_Frozen):
+class ServiceSummary(_Reported):
     name: str
     kinds: list[Kind]
     instances: int

@@ -19,6 +19,7 @@ from registry.models import (
     AgentQuery,
     Health,
     Instance,
+    Kind,
     Registration,
     ServiceSummary,
 )
@@ -30,13 +31,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Scope:
-    """What a blocking query watches: everything, or one service."""
+    """What a blocking query watches: everything, one service, or one kind."""
 
     service: str | None = None
+    kind: Kind | None = None
 
     @classmethod
     def everything(cls) -> Scope:
         return cls()
+
+    @classmethod
+    def of_kind(cls, kind: Kind) -> Scope:
+        """Changes to instances of ``kind`` only (``/v1/agents`` watches agents)."""
+        return cls(kind=kind)
 
 
 @dataclass(frozen=True)

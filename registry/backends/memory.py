@@ -142,6 +142,7 @@ class MemoryBackend(RegistryBackend):
         self._by_service: dict[str, dict[str, _Entry]] = {}
         self._index = 1
         self._service_index: dict[str, int] = {}
+        self._kind_index: dict[Kind, int] = {}
         self._changed: anyio.Event | None = None
         self._deadlines: list[tuple[float, str, str]] = []
         self._wake: anyio.Event | None = None
@@ -186,6 +187,8 @@ class MemoryBackend(RegistryBackend):
             self._service_index.get(entry.service, 1), entry.modify_index
         )
         self._index = max(self._index, entry.modify_index)
+        kind = entry.registration.kind
+        self._kind_index[kind] = max(self._kind_index.get(kind, 1), entry.modify_index)
         self._schedule(entry.ttl_deadline, entry.key)
         self._schedule_deregister(entry)
 
@@ -233,7 +236,9 @@ class MemoryBackend(RegistryBackend):
         self._persist_put(entry)
         self._entries[entry.key] = entry
         self._by_service.setdefault(service, {})[instance] = entry
-        self._commit_index(service, index)
+        self._commit_index(service, registration.kind, index)
+        if previous is not None and previous.registration.kind is not registration.kind:
+            self._kind_index[previous.registration.kind] = index
         self._schedule(entry.ttl_deadline, entry.key)
         self._schedule_deregister(entry)
         return entry.render(), previous is None
@@ -330,14 +335,16 @@ class MemoryBackend(RegistryBackend):
             and (not query.passing_only or e.health is Health.PASSING)
         ]
         matches.sort(key=lambda e: e.key)
-        return Indexed(self._index, _render(matches))
+        return Indexed(self.index(Scope.of_kind(Kind.A2A_AGENT)), _render(matches))
 
     # -- blocking queries ----------------------------------------------------
 
     def index(self, scope: Scope) -> int:
-        if scope.service is None:
-            return self._index
-        return self._service_index.get(scope.service, 1)
+        if scope.service is not None:
+            return self._service_index.get(scope.service, 1)
+        if scope.kind is not None:
+            return self._kind_index.get(scope.kind, 1)
+        return self._index
 
     async def wait(self, scope: Scope, index: int, max_wait: float) -> int:
         if index == 0 or index != self.index(scope):
@@ -365,9 +372,10 @@ class MemoryBackend(RegistryBackend):
     def _next_index(self) -> int:
         return self._index + 1
 
-    def _commit_index(self, service: str, index: int) -> None:
+    def _commit_index(self, service: str, kind: Kind, index: int) -> None:
         self._index = index
         self._service_index[service] = index
+        self._kind_index[kind] = index
         self._persist_index(index)
         if self._changed is not None:
             self._changed.set()
@@ -396,7 +404,7 @@ class MemoryBackend(RegistryBackend):
             self._schedule_deregister(entry)
         entry.modify_index = self._next_index()
         entry.snapshot = None
-        self._commit_index(entry.service, entry.modify_index)
+        self._commit_index(entry.service, entry.registration.kind, entry.modify_index)
 
     def _remove(self, entry: _Entry) -> None:
         self._persist_delete(entry.key)
@@ -405,7 +413,7 @@ class MemoryBackend(RegistryBackend):
         del peers[entry.id]
         if not peers:
             del self._by_service[entry.service]
-        self._commit_index(entry.service, self._next_index())
+        self._commit_index(entry.service, entry.registration.kind, self._next_index())
 
     def _schedule(self, deadline: float, key: InstanceKey) -> None:
         heapq.heappush(self._deadlines, (deadline, *key))

@@ -89,6 +89,8 @@ class SqliteBackend(MemoryBackend):
         self._index = max(self._index, stored_index) + 1
         for service in self._service_index:
             self._service_index[service] = self._index
+        for kind in self._kind_index:
+            self._kind_index[kind] = self._index
         self._persist_index(self._index)
 
     async def close(self) -> None:

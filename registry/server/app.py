@@ -31,7 +31,7 @@ from registry.errors import (
     RegistryError,
     UnsupportedMediaType,
 )
-from registry.models import AgentQuery, HeartbeatBody, Instance, Registration
+from registry.models import AgentQuery, HeartbeatBody, Instance, Kind, Registration
 from registry.probes import ProbeResult
 from registry.server.auth import ApiKeys
 from registry.server.checker import ProbeFn, ProbeScheduler
@@ -277,7 +277,7 @@ async def list_agents(request: Request) -> Response:
         text=params.get("q") or None,
         passing_only=parse_bool(params, "passing"),
     )
-    await _block(request, WatchScope.everything())
+    await _block(request, WatchScope.of_kind(Kind.A2A_AGENT))
     result = await _service(request).backend.agents(query)
     return _list_response([i.json_bytes for i in result.value], result.index)
 
@@ -362,9 +362,11 @@ class _MetricsMiddleware:
             template = self.templates.get(scope.get("endpoint"), "unmatched")
             method = scope["method"]
             self.metrics.requests.labels(route=template, method=method, status=str(status)).inc()
-            self.metrics.latency.labels(route=template, method=method).observe(
-                time.perf_counter() - started
-            )
+            # A blocking query's time is mostly its wait, which says nothing of speed.
+            if b"index=" not in scope.get("query_string", b""):
+                self.metrics.latency.labels(route=template, method=method).observe(
+                    time.perf_counter() - started
+                )
 
 
 def create_app(

@@ -20,10 +20,10 @@ class RegistryMetrics:
         )
         self.latency = Histogram(
             "meshgate_registry_request_seconds",
-            "Time to answer a registry request (blocking waits included).",
+            "Time to answer a registry request (blocking queries not included).",
             ["route", "method"],
             registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300),
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
         )
         self.instances = Gauge(
             "meshgate_registry_instances",

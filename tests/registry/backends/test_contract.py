@@ -310,3 +310,15 @@ async def test_wait_wakes_on_change_and_holds_otherwise(backend: RegistryBackend
 async def test_records_render_as_json(backend: RegistryBackend) -> None:
     record, _ = await backend.register("researcher", "r-1", agent(), owner=None)
     assert Instance.model_validate_json(record.json_bytes) == record
+
+
+async def test_agent_scope_moves_only_for_agents(backend: RegistryBackend) -> None:
+    agents = Scope.of_kind(Kind.A2A_AGENT)
+    await backend.register("researcher", "r-1", agent(), owner=None)
+    before = backend.index(agents)
+    assert (await backend.agents(AgentQuery())).index == before
+    await backend.register("calc", "t-1", tool_server(), owner=None)
+    await backend.heartbeat("calc", "t-1", owner=None)
+    assert backend.index(agents) == before
+    await backend.heartbeat("researcher", "r-1", owner=None)
+    assert backend.index(agents) > before

@@ -137,3 +137,23 @@ async def test_wait_is_capped(registry_factory: object) -> None:
     default = parse_blocking(QueryParams({"index": "5"}))
     assert default is not None
     assert default.wait == 300
+
+
+async def test_tool_server_changes_do_not_wake_an_agents_watch(
+    registry: httpx.AsyncClient,
+) -> None:
+    await registry.put(PATH, json=agent_body())
+    index = await current_index(registry, "/v1/agents")
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            await registry.get("/v1/agents", params={"index": index, "wait": "300ms"})
+
+        tg.start_soon(watch)
+        await anyio.wait_all_tasks_blocked()
+        await registry.put(
+            "/v1/services/calc/instances/c-1",
+            json={"kind": "mcp-server", "url": "http://127.0.0.1:9100/mcp"},
+        )
+    assert time.monotonic() - started >= 0.3
