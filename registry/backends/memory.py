@@ -43,7 +43,7 @@ Clock = Callable[[], float]
 _MAX_REAP_SLEEP = 1.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Entry:
     service: str
     id: str
@@ -127,6 +127,15 @@ class _Entry:
         return self.snapshot
 
 
+@dataclass(slots=True)
+class _AgentView:
+    """Agent entries in (service, id) order, with skill and tag indexes."""
+
+    ordered: list[_Entry]
+    by_skill: dict[str, list[_Entry]] = field(default_factory=dict)
+    by_tag: dict[str, list[_Entry]] = field(default_factory=dict)
+
+
 class MemoryBackend(RegistryBackend):
     """Registrations in memory: for tests and throwaway meshes.
 
@@ -143,6 +152,7 @@ class MemoryBackend(RegistryBackend):
         self._index = 1
         self._service_index: dict[str, int] = {}
         self._kind_index: dict[Kind, int] = {}
+        self._agent_view: _AgentView | None = None
         self._changed: anyio.Event | None = None
         self._deadlines: list[tuple[float, str, str]] = []
         self._wake: anyio.Event | None = None
@@ -183,6 +193,7 @@ class MemoryBackend(RegistryBackend):
         entry.index_search_fields()
         self._entries[entry.key] = entry
         self._by_service.setdefault(entry.service, {})[entry.id] = entry
+        self._agent_view = None
         self._service_index[entry.service] = max(
             self._service_index.get(entry.service, 1), entry.modify_index
         )
@@ -236,6 +247,7 @@ class MemoryBackend(RegistryBackend):
         self._persist_put(entry)
         self._entries[entry.key] = entry
         self._by_service.setdefault(service, {})[instance] = entry
+        self._agent_view = None
         self._commit_index(service, registration.kind, index)
         if previous is not None and previous.registration.kind is not registration.kind:
             self._kind_index[previous.registration.kind] = index
@@ -322,20 +334,42 @@ class MemoryBackend(RegistryBackend):
         return Indexed(self._index, _render(self._entries[k] for k in sorted(self._entries)))
 
     async def agents(self, query: AgentQuery) -> Indexed[list[Instance]]:
-        skill = query.skill.lower() if query.skill else None
-        tag = query.tag.lower() if query.tag else None
+        view = self._agents()
+        candidates = view.ordered
+        if query.skill:
+            candidates = view.by_skill.get(query.skill.lower(), [])
+        if query.tag:
+            tagged = view.by_tag.get(query.tag.lower(), [])
+            if query.skill:
+                with_tag = {id(e) for e in tagged}
+                candidates = [e for e in candidates if id(e) in with_tag]
+            else:
+                candidates = tagged
         terms = query.text.lower().split() if query.text else []
         matches = [
             e
-            for e in self._entries.values()
-            if e.registration.kind is Kind.A2A_AGENT
-            and (skill is None or skill in e.skills)
-            and (tag is None or tag in e.tags)
-            and all(t in e.text for t in terms)
+            for e in candidates
+            if all(t in e.text for t in terms)
             and (not query.passing_only or e.health is Health.PASSING)
         ]
-        matches.sort(key=lambda e: e.key)
         return Indexed(self.index(Scope.of_kind(Kind.A2A_AGENT)), _render(matches))
+
+    def _agents(self) -> _AgentView:
+        # Rebuilt only when agents come or go (not on health changes), so
+        # searches neither scan tool servers nor sort.
+        if self._agent_view is None:
+            ordered = sorted(
+                (e for e in self._entries.values() if e.registration.kind is Kind.A2A_AGENT),
+                key=lambda e: (e.service, e.id),
+            )
+            view = _AgentView(ordered)
+            for e in ordered:
+                for skill in e.skills:
+                    view.by_skill.setdefault(skill, []).append(e)
+                for tag in e.tags:
+                    view.by_tag.setdefault(tag, []).append(e)
+            self._agent_view = view
+        return self._agent_view
 
     # -- blocking queries ----------------------------------------------------
 
@@ -409,6 +443,7 @@ class MemoryBackend(RegistryBackend):
     def _remove(self, entry: _Entry) -> None:
         self._persist_delete(entry.key)
         del self._entries[entry.key]
+        self._agent_view = None
         peers = self._by_service[entry.service]
         del peers[entry.id]
         if not peers:

@@ -45,7 +45,7 @@ __all__ = ["RegistrySettings", "create_app"]
 
 logger = logging.getLogger("meshgate.registry")
 
-_VERSION = "1"
+_MAX_CACHED_ANSWERS = 64
 _PROBLEM = "application/problem+json"
 
 
@@ -78,6 +78,10 @@ class _Service:
         self.http = http or httpx.AsyncClient(follow_redirects=False, trust_env=False)
         self.checker: ProbeScheduler | None = None
         self.ready = False
+        # Rendered /v1/agents answers at the agents' current index: gateways
+        # and agents re-ask the same questions after every change.
+        self.agent_answers: dict[AgentQuery, bytes] = {}
+        self.agent_answers_index = 0
         self._stats: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -192,8 +196,15 @@ def _instance_response(instance: Instance, status: int = 200) -> Response:
     return Response(instance.json_bytes, status_code=status, media_type="application/json")
 
 
+def _list_body(items: list[bytes]) -> bytes:
+    # One copy of the records: at 10,000 of them the body is megabytes.
+    if len(items) > 1:
+        return b",".join([b"[" + items[0], *items[1:-1], items[-1] + b"]"])
+    return b"[" + b"".join(items) + b"]"
+
+
 def _list_response(items: list[bytes], index: int) -> Response:
-    body = b"[" + b",".join(items) + b"]"
+    body = _list_body(items)
     return Response(body, media_type="application/json", headers={"X-Meshgate-Index": str(index)})
 
 
@@ -277,9 +288,20 @@ async def list_agents(request: Request) -> Response:
         text=params.get("q") or None,
         passing_only=parse_bool(params, "passing"),
     )
-    await _block(request, WatchScope.of_kind(Kind.A2A_AGENT))
-    result = await _service(request).backend.agents(query)
-    return _list_response([i.json_bytes for i in result.value], result.index)
+    scope = WatchScope.of_kind(Kind.A2A_AGENT)
+    await _block(request, scope)
+    service = _service(request)
+    index = service.backend.index(scope)
+    if service.agent_answers_index != index:
+        service.agent_answers.clear()
+        service.agent_answers_index = index
+    body = service.agent_answers.get(query)
+    if body is None:
+        result = await service.backend.agents(query)
+        body = _list_body([i.json_bytes for i in result.value])
+        if result.index == index and len(service.agent_answers) < _MAX_CACHED_ANSWERS:
+            service.agent_answers[query] = body
+    return Response(body, media_type="application/json", headers={"X-Meshgate-Index": str(index)})
 
 
 async def healthz(request: Request) -> Response:

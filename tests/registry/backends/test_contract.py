@@ -256,6 +256,9 @@ async def test_agent_search_by_skill_tag_and_text(backend: RegistryBackend) -> N
     assert await ids(text="python help") == ["r-1"]
     assert await ids(text="python nothing") == []
     assert await ids(passing_only=True) == ["c-1"]
+    assert await ids(skill="search", tag="python") == ["r-1"]
+    assert await ids(skill="calculate", tag="docs") == []
+    assert await ids(skill="search", text="nothing") == []
 
 
 async def test_every_change_moves_the_index_and_idle_heartbeats_do_not(

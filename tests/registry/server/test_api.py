@@ -221,3 +221,14 @@ async def test_unknown_routes_and_methods_answer_problem_details(
     wrong = await registry.post(PATH, json={})
     assert wrong.status_code == 405
     assert wrong.json()["status"] == 405
+
+
+async def test_agent_answers_follow_changes(registry: httpx.AsyncClient) -> None:
+    await registry.put(PATH, json=agent_body())
+    params = {"skill": "search", "passing": "true"}
+    assert (await registry.get("/v1/agents", params=params)).json() == []
+    await registry.put(PATH + "/heartbeat")
+    again = await registry.get("/v1/agents", params=params)
+    assert [i["id"] for i in again.json()] == ["r-1"]
+    await registry.delete(PATH)
+    assert (await registry.get("/v1/agents", params=params)).json() == []
