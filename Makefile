@@ -31,7 +31,7 @@ imports: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/coverage erase
-	$(BIN)/pytest --cov --cov-branch --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+	$(BIN)/pytest --cov --cov-branch --cov-report=term $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/registry.py
