@@ -5,7 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := registry agents mcp_servers gateway meshgate
 
-.PHONY: demo test lint typecheck imports pytest bench format clean
+# Real peers the tests drive (DESIGN.md §8), each in its own prefix: a2a-handler
+# pins mcp<2, so it cannot share .venv; the MCP Inspector CLI 0.15 runs on Node 20.
+TOOLS := .tools
+HANDLER := $(TOOLS)/a2a-handler/.installed
+NODE_TOOLS := $(TOOLS)/node/.installed
+
+.PHONY: demo test lint typecheck imports pytest peers bench format clean
 
 # (Re)install when .venv is missing or older than pyproject.toml.
 $(STAMP): pyproject.toml
@@ -29,7 +35,22 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+peers: $(HANDLER) $(NODE_TOOLS)
+
+$(HANDLER): Makefile
+	test -x $(TOOLS)/a2a-handler/bin/python || $(PYTHON) -m venv $(TOOLS)/a2a-handler
+	$(TOOLS)/a2a-handler/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/a2a-handler/bin/python -m pip install --quiet 'a2a-handler==0.4.0'
+	touch $@
+
+# Skipped (and the tests that need it say so) where npm is absent.
+$(NODE_TOOLS): Makefile
+	if command -v npm >/dev/null; then \
+	  npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node \
+	    '@modelcontextprotocol/inspector@0.15.0' && touch $@; \
+	else echo "npm not found: tests that drive the MCP Inspector will be skipped"; fi
+
+pytest: $(STAMP) peers
 	$(BIN)/coverage erase
 	$(BIN)/pytest --cov --cov-branch --cov-report=term $(PYTEST_ARGS)
 
@@ -41,4 +62,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .meshgate .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(TOOLS) .meshgate .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
