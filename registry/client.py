@@ -148,6 +148,14 @@ class RegistryClient:
         response = await self._list(path, params, index, wait)
         return Indexed(_index_of(response), _parse(_INSTANCES, response))
 
+    async def all_instances(
+        self, *, passing_only: bool = False, index: int | None = None, wait: float | None = None
+    ) -> Indexed[list[Instance]]:
+        """Every instance of every service; with ``index``, a blocking query."""
+        params = {"passing": "true"} if passing_only else {}
+        response = await self._list("/v1/instances", params, index, wait)
+        return Indexed(_index_of(response), _parse(_INSTANCES, response))
+
     async def agents(
         self, query: AgentQuery, *, index: int | None = None, wait: float | None = None
     ) -> Indexed[list[Instance]]:
@@ -173,6 +181,14 @@ class RegistryClient:
             return await self.instances(service, passing_only=passing_only, index=index, wait=wait)
 
         return self._watch(fetch, f"instances of {service}")
+
+    def watch_all(self, *, wait: float = 30.0) -> AsyncGenerator[Indexed[list[Instance]], None]:
+        """Snapshots of every instance: the current one, then one per change."""
+
+        async def fetch(index: int) -> Indexed[list[Instance]]:
+            return await self.all_instances(index=index, wait=wait)
+
+        return self._watch(fetch, "all instances")
 
     def watch_agents(
         self, query: AgentQuery, *, wait: float = 30.0

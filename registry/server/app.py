@@ -31,7 +31,7 @@ from registry.errors import (
     RegistryError,
     UnsupportedMediaType,
 )
-from registry.models import AgentQuery, HeartbeatBody, Instance, Kind, Registration
+from registry.models import AgentQuery, Health, HeartbeatBody, Instance, Kind, Registration
 from registry.probes import ProbeResult
 from registry.server.auth import ApiKeys
 from registry.server.checker import ProbeFn, ProbeScheduler
@@ -280,6 +280,14 @@ async def list_instances(request: Request) -> Response:
     return _list_response([i.json_bytes for i in result.value], result.index)
 
 
+async def list_all_instances(request: Request) -> Response:
+    passing = parse_bool(request.query_params, "passing")
+    await _block(request, WatchScope.everything())
+    result = await _service(request).backend.all_instances()
+    found = [i for i in result.value if i.health is Health.PASSING] if passing else result.value
+    return _list_response([i.json_bytes for i in found], result.index)
+
+
 async def list_agents(request: Request) -> Response:
     params = request.query_params
     query = AgentQuery(
@@ -420,6 +428,7 @@ def create_app(
         Route(instance_path + "/heartbeat", heartbeat, methods=["PUT"]),
         Route("/v1/services", list_services, methods=["GET"]),
         Route("/v1/services/{service}/instances", list_instances, methods=["GET"]),
+        Route("/v1/instances", list_all_instances, methods=["GET"]),
         Route("/v1/agents", list_agents, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

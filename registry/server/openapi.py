@@ -184,6 +184,11 @@ def openapi_document(version: str) -> dict[str, Any]:
             ),
             "/v1/services/{service}/instances/{instance}": instance_path,
             "/v1/services/{service}/instances/{instance}/heartbeat": heartbeat_path,
+            "/v1/instances": _listing(
+                "Every instance of every service (what a gateway routes from)",
+                "Instance",
+                [{"name": "passing", "in": "query", "schema": {"type": "boolean"}}],
+            ),
             "/v1/agents": _listing(
                 "Agent instances whose card matches",
                 "Instance",

@@ -132,6 +132,14 @@ async def test_lists_services_instances_and_agents() -> None:
         assert ids(await client.agents(AgentQuery(text="summarize"))) == ["r-2"]
         assert ids(await client.agents(AgentQuery(passing_only=True))) == ["r-2"]
 
+        everything = await client.all_instances()
+        assert [i.key for i in everything.value] == [
+            ("calc", "c-1"),
+            ("researcher", "r-1"),
+            ("researcher", "r-2"),
+        ]
+        assert ids(await client.all_instances(passing_only=True)) == ["r-2"]
+
 
 async def test_blocking_list_returns_when_the_index_moves() -> None:
     async with in_process() as (client, _):
@@ -344,3 +352,14 @@ async def test_watch_backs_off_while_the_registry_is_down() -> None:
             async for _ in client.watch_instances("researcher", wait=0.2):
                 pytest.fail("nothing listens, so nothing can be yielded")
     assert 2 <= sent < 20
+
+
+async def test_watch_all_follows_every_service() -> None:
+    async with in_process() as (client, _):
+        watch = client.watch_all(wait=5)
+        first = await anext(watch)
+        assert first.value == []
+        await client.register("calc", "c-1", tool_server())
+        second = await anext(watch)
+        assert [i.key for i in second.value] == [("calc", "c-1")]
+        await watch.aclose()
