@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from meshgate import __version__
+from meshgate.commands.mcp_server import mcp_server
 from meshgate.logs import configure_logging
 from meshgate.serving import run_app
 from registry.backends import BackendOptions, create_backend
@@ -108,3 +109,6 @@ def registry(
     )
     click.echo(f"meshgate registry on http://{host}:{port} ({store.name} backend)", err=True)
     run_app(create_app(store, settings), host=host, port=port)
+
+
+main.add_command(mcp_server)

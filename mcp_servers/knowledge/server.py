@@ -1,0 +1,79 @@
+"""The ``knowledge`` tool server: search and read Python's own help topics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from mcp_servers.knowledge.index import TopicIndex, default_index, snippet, tokenize
+from mcp_servers.quiet import quiet_server
+
+__all__ = ["SearchHit", "SearchResults", "Topic", "create_server"]
+
+_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+
+class SearchHit(BaseModel):
+    topic: str = Field(description="Topic name; pass it to get_topic for the full text.")
+    heading: str = Field(description="The topic's heading.")
+    score: float = Field(description="BM25 score of the passage (higher is better).")
+    snippet: str = Field(description="The matching part of the passage.")
+
+
+class SearchResults(BaseModel):
+    query: str
+    results: list[SearchHit] = Field(description="Best first, at most one passage per topic.")
+
+
+class Topic(BaseModel):
+    name: str
+    heading: str
+    text: str
+
+
+def create_server(index: TopicIndex | None = None) -> MCPServer:
+    """The knowledge server over ``index`` (default: this interpreter's help topics)."""
+    topics = index or default_index()  # built here, once: queries never wait for it
+    server = quiet_server(
+        "knowledge",
+        instructions="Search Python's language reference help topics (offline BM25).",
+    )
+
+    @server.tool(title="Search Python help topics", annotations=_READ_ONLY)
+    async def search(
+        query: Annotated[
+            str, Field(min_length=1, max_length=500, description="Words to look for.")
+        ],
+        k: Annotated[int, Field(ge=1, le=20, description="How many topics to return.")] = 5,
+    ) -> SearchResults:
+        """Rank Python's help topics (statements, operators, types...) by BM25 relevance."""
+        terms = set(tokenize(query))
+        hits = [
+            SearchHit(
+                topic=hit.passage.topic,
+                heading=hit.passage.heading,
+                score=round(hit.score, 4),
+                snippet=snippet(hit.passage, terms),
+            )
+            for hit in topics.search(query, k)
+        ]
+        return SearchResults(query=query, results=hits)
+
+    @server.tool(title="Read a Python help topic", annotations=_READ_ONLY)
+    async def get_topic(
+        name: Annotated[str, Field(min_length=1, max_length=100, description="A topic name.")],
+    ) -> Topic:
+        """The full text of one help topic, by the name that search returns."""
+        text = topics.topics.get(name.strip())
+        if text is None:
+            close = topics.close_matches(name)
+            hint = f"; did you mean: {', '.join(close)}?" if close else "; search finds topics"
+            raise ToolError(f"unknown topic {name[:100]!r}{hint}")
+        heading = text.lstrip().split("\n", 1)[0].strip()
+        return Topic(name=name.strip(), heading=heading, text=text)
+
+    return server

@@ -1,0 +1,1 @@
+"""Subcommands of the ``meshgate`` CLI, one module each."""
