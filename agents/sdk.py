@@ -26,6 +26,8 @@ from typing import Any, Protocol, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 
+from mcp_servers.quiet import quiet_server
+
 __all__ = [
     "Agent",
     "Citation",
@@ -160,7 +162,7 @@ class Agent:
         self.tags = tuple(tags)
         self.skills: dict[str, SkillSpec] = {}
         #: The MCP server of the agent's tools (served at ``/mcp``).
-        self.mcp = MCPServer(name, instructions=instructions or description)
+        self.mcp: MCPServer[Any] = quiet_server(name, instructions=instructions or description)
 
     def skill(
         self,

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from meshgate import __version__
+from meshgate.commands.agent import agent
 from meshgate.commands.mcp_server import mcp_server
 from meshgate.logs import configure_logging
 from meshgate.serving import run_app
@@ -111,4 +112,5 @@ def registry(
     run_app(create_app(store, settings), host=host, port=port)
 
 
+main.add_command(agent)
 main.add_command(mcp_server)

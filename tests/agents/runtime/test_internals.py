@@ -1,0 +1,69 @@
+"""Small pieces of the runtime on their own: the wire format and the task bookkeeping."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from a2a.helpers.proto_helpers import new_data_part, new_text_part
+from a2a.server.id_generator import IDGeneratorContext
+from a2a.types import Message, Role
+
+from agents.runtime import incoming_message, reply_from_parts, reply_parts
+from agents.runtime.tracking import FreshIds, OpenTasks
+from agents.sdk import Citation, Reply
+
+
+def test_a_reply_round_trips_through_its_parts() -> None:
+    reply = Reply("text", {"n": [1, 2], "nested": {"ok": True}}, (Citation("s", "t", "a"),))
+    parts = reply_parts(reply)
+    assert [p.media_type for p in parts] == ["text/plain", "application/json"]
+    back = reply_from_parts(parts)
+    assert back.text == "text"
+    assert back.data == {"n": [1.0, 2.0], "nested": {"ok": True}}  # protobuf numbers are doubles
+    assert back.citations == reply.citations
+    # Citations without data, and plain text answers from agents that are not ours.
+    assert reply_from_parts(reply_parts(Reply("x", citations=(Citation("s"),)))).data is None
+    assert reply_from_parts([new_text_part("a"), new_text_part("b")]) == Reply("a\nb")
+    assert reply_from_parts([new_data_part([1, 2])]) == Reply("")
+
+
+def test_an_incoming_message_as_plain_values() -> None:
+    message = Message(message_id="m", context_id="c", task_id="t", role=Role.ROLE_USER)
+    message.parts.extend([new_text_part("one"), new_data_part({"k": "v"}), new_data_part([1])])
+    message.parts.append(new_text_part("two"))
+    message.metadata.update({"skill": "echo"})
+    incoming = incoming_message(message)
+    assert incoming.text == "one\ntwo"
+    assert incoming.data == ({"k": "v"}, {"value": [1.0]})
+    assert (incoming.context_id, incoming.task_id, incoming.message_id) == ("c", "t", "m")
+    assert incoming.metadata == {"skill": "echo"}
+
+
+def test_fresh_ids_are_forgotten_once_saved_or_when_too_many() -> None:
+    fresh = FreshIds(limit=2)
+    first, second = (fresh.generate(IDGeneratorContext()) for _ in range(2))
+    assert first in fresh
+    assert second in fresh
+    fresh.saved(first)
+    assert first not in fresh
+    third, fourth = (fresh.generate(IDGeneratorContext()) for _ in range(2))
+    assert second not in fresh  # evicted, oldest first
+    assert third in fresh
+    assert fourth in fresh
+
+
+@pytest.mark.anyio
+async def test_open_tasks_report_idle() -> None:
+    tasks = OpenTasks()
+    with anyio.fail_after(1):
+        await tasks.wait_idle()  # nothing open: at once
+    tasks.opened("a")
+    tasks.opened("b")
+    tasks.settled("a")
+    assert len(tasks) == 1
+    with anyio.move_on_after(0.01) as scope:
+        await tasks.wait_idle()
+    assert scope.cancelled_caught
+    tasks.settled("b")
+    with anyio.fail_after(1):
+        await tasks.wait_idle()
