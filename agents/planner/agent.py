@@ -1,0 +1,92 @@
+"""The planner agent: cuts a question into parts and has a peer answer each.
+
+Each part goes, by skill, to whichever agent the mesh finds for it
+(``ctx.peers.ask(skill=...)``), with a progress report before each delegation;
+the answers become one reply with every peer's citations. A part no peer could
+answer is said so in the reply; only when every part fails does the task fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agents.planner.split import Step, plan
+from agents.sdk import Agent, Citation, IncomingMessage, Reply, SkillContext, SkillError
+
+__all__ = ["Outcome", "agent", "compose"]
+
+agent = Agent(
+    "planner",
+    "Answers multi-part questions by delegating each part to a peer agent with the skill.",
+    tags=["planning"],
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One step and what came of it: a reply, or why there is none."""
+
+    step: Step
+    reply: Reply | None = None
+    error: str = ""
+
+
+@agent.skill(
+    "answer",
+    tags=["planning", "question-answering"],
+    examples=["What does the with statement do, and what is 17*23?"],
+)
+async def answer(message: IncomingMessage, ctx: SkillContext) -> Reply:
+    """Split the question into parts, delegate each to a peer by skill, compose one answer."""
+    steps = plan(message.text)
+    if not steps:
+        raise SkillError("ask a question")
+    outcomes: list[Outcome] = []
+    for number, step in enumerate(steps, 1):
+        await ctx.progress(f"step {number}/{len(steps)}: asking a {step.skill} agent: {step.text}")
+        try:
+            reply = await ctx.peers.ask(step.text, skill=step.skill, context_id=ctx.context_id)
+        except SkillError as exc:  # agents.errors.AgentError included
+            outcomes.append(Outcome(step, error=str(exc)))
+        else:
+            outcomes.append(Outcome(step, reply))
+    if not any(o.reply for o in outcomes):
+        reasons = "; ".join(o.error for o in outcomes)
+        raise SkillError(f"no part of the question could be answered: {reasons}")
+    return compose(outcomes)
+
+
+def compose(outcomes: Sequence[Outcome]) -> Reply:
+    """One reply from the steps' outcomes: their texts in order, all citations once."""
+    if len(outcomes) == 1 and outcomes[0].reply is not None:
+        only = outcomes[0].reply
+        return Reply(
+            text=only.text,
+            data={"steps": [_step_data(outcomes[0])]},
+            citations=only.citations,
+        )
+    sections = []
+    for outcome in outcomes:
+        said = outcome.reply.text if outcome.reply else f"(no answer: {outcome.error})"
+        sections.append(f"Q: {outcome.step.text}\nA: {said}")
+    citations: dict[Citation, None] = {}
+    for outcome in outcomes:
+        for citation in outcome.reply.citations if outcome.reply else ():
+            citations.setdefault(citation)
+    return Reply(
+        text="\n\n".join(sections),
+        data={"steps": [_step_data(o) for o in outcomes]},
+        citations=tuple(citations),
+    )
+
+
+def _step_data(outcome: Outcome) -> dict[str, object]:
+    reply = outcome.reply
+    return {
+        "question": outcome.step.text,
+        "skill": outcome.step.skill,
+        "answer": reply.text if reply else None,
+        "data": dict(reply.data) if reply and reply.data is not None else None,
+        "error": outcome.error or None,
+    }
