@@ -38,5 +38,7 @@ def configure_logging(level: str = "info", *, json_lines: bool | None = None) ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Access logs would repeat every request; metrics count them instead.
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Access logs and httpx's line per request (heartbeats, probes) would drown
+    # the events that matter; metrics count requests instead.
+    for name in ("uvicorn.access", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -24,6 +24,8 @@ from registry.ssrf import Resolver, UrlPolicy, check_url
 
 __all__ = ["ProbeFn", "ProbeScheduler"]
 
+_FIRST_RETRY = 0.1
+
 ProbeFn = Callable[[httpx.AsyncClient, Instance], Awaitable[ProbeResult]]
 ProbeObserver = Callable[[Instance, ProbeResult, float], None]
 
@@ -52,12 +54,22 @@ class ProbeScheduler:
         self._due: dict[InstanceKey, float] = {}
         self._heap: list[tuple[float, str, str]] = []
         self._running: set[InstanceKey] = set()
+        #: Failed probes of instances that have not passed one yet.
+        self._starting: dict[InstanceKey, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
     def schedule(self, key: InstanceKey, delay: float = 0.0) -> None:
-        """Probe ``key`` after ``delay`` seconds (replacing an earlier plan)."""
+        """Probe a new or re-registered instance after ``delay`` seconds.
+
+        Until its first probe passes, a failed probe is retried soon rather
+        than an interval later (see :meth:`_next_delay`).
+        """
+        self._starting.setdefault(key, 0)
+        self._plan(key, delay)
+
+    def _plan(self, key: InstanceKey, delay: float) -> None:
         due = time.monotonic() + delay
         self._due[key] = due
         heapq.heappush(self._heap, (due, *key))
@@ -106,6 +118,7 @@ class ProbeScheduler:
             try:
                 instance = await self._backend.get(*key)
             except NotFound:
+                self._starting.pop(key, None)
                 return
             interval = instance.check.interval_seconds
             if interval <= 0:
@@ -119,9 +132,20 @@ class ProbeScheduler:
             with contextlib.suppress(RegistryError):
                 await self._backend.record_probe(*key, ok=result.ok, output=result.output)
             if key not in self._due:
-                self.schedule(key, interval)
+                self._plan(key, self._next_delay(key, result.ok, interval))
         finally:
             self._running.discard(key)
+
+    def _next_delay(self, key: InstanceKey, ok: bool, interval: float) -> float:
+        # A process usually registers before its listener accepts: until its
+        # first probe passes, retry soon (0.1 s doubling) rather than a whole
+        # interval later, so new instances become routable in well under one.
+        attempts = self._starting.get(key)
+        if ok or attempts is None:
+            self._starting.pop(key, None)
+            return interval
+        self._starting[key] = attempts + 1
+        return min(interval, _FIRST_RETRY * (1 << min(attempts, 16)))
 
     async def _probe_safely(self, instance: Instance) -> ProbeResult:
         try:
