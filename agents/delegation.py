@@ -215,20 +215,9 @@ def _reply_of(answer: Task | Message, name: str) -> Reply:
         reply = reply_from_parts(answer.parts)
     return Reply(
         text=reply.text,
-        data=None if reply.data is None else _whole(dict(reply.data)),
+        data=reply.data,
         citations=tuple(Citation(c.source, c.title, c.agent or name) for c in reply.citations),
     )
-
-
-def _whole(value: Any) -> Any:
-    """Whole floats back to ints: protobuf's Value keeps every number as a double."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _whole(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_whole(v) for v in value]
-    return value
 
 
 def _mapped(exc: Exception, name: str, *, via_gateway: bool) -> AgentError:

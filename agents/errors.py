@@ -58,7 +58,11 @@ class AgentError(SkillError):
 
 
 class UnknownSkill(AgentError):
-    """A message asked for a skill the agent does not have."""
+    """A message asked for a skill the agent does not have, or named none of several.
+
+    The runtime raises it when it picks a message's skill
+    (:func:`agents.runtime.wire.select_skill`); the task fails with this code.
+    """
 
     code = "unknown-skill"
     title = "Unknown skill"

@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
 
 from mcp_servers.quiet import quiet_server
 
 __all__ = [
+    "READ_ONLY",
     "Agent",
     "Citation",
     "Delegator",
@@ -41,6 +43,9 @@ __all__ = [
     "ToolCaller",
     "ToolResult",
 ]
+
+#: Annotations of a tool that only reads and may be called again freely.
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 _SKILL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 

@@ -1,11 +1,23 @@
-"""The calculator agent: finds the arithmetic in a question and has ``calc`` work it out."""
+"""The calculator agent: finds the arithmetic in a question and has ``calc`` work it out.
+
+Its ``/mcp`` has ``extract_expression``: the arithmetic it would evaluate, found
+locally (evaluating is the ``calc`` tool server's job).
+"""
 
 from __future__ import annotations
 
-from agents.calculator.extract import find_expression
-from agents.sdk import Agent, IncomingMessage, Reply, SkillContext, SkillError
+from typing import Annotated
 
-__all__ = ["agent"]
+from pydantic import BaseModel, Field
+
+from agents.calculator.extract import find_expression, has_arithmetic
+from agents.sdk import READ_ONLY, Agent, IncomingMessage, Reply, SkillContext, SkillError
+
+__all__ = ["MAX_TEXT_CHARS", "FoundExpression", "agent"]
+
+#: The longest text the ``extract_expression`` tool takes.
+MAX_TEXT_CHARS = 4_000
+
 
 agent = Agent(
     "calculator",
@@ -33,3 +45,29 @@ async def calculate(message: IncomingMessage, ctx: SkillContext) -> Reply:
         text=f"{expression} = {shown}",
         data={"expression": expression, "value": structured["value"]},
     )
+
+
+class FoundExpression(BaseModel):
+    expression: str | None = Field(
+        description="The expression the calculate skill would have calc evaluate; "
+        "null when the text holds none."
+    )
+    arithmetic: bool = Field(
+        description="Whether there is arithmetic to work out (an operator or a function "
+        "call), not just a number."
+    )
+
+
+@agent.tool(title="Find the arithmetic in a text", annotations=READ_ONLY)
+def extract_expression(
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_TEXT_CHARS,
+            description='A question or sentence, e.g. "what is 17 times 23?".',
+        ),
+    ],
+) -> FoundExpression:
+    """The arithmetic expression in the text, in calc's syntax ("17 times 23" -> 17 * 23)."""
+    return FoundExpression(expression=find_expression(text), arithmetic=has_arithmetic(text))

@@ -4,17 +4,26 @@ Each part goes, by skill, to whichever agent the mesh finds for it
 (``ctx.peers.ask(skill=...)``), with a progress report before each delegation;
 the answers become one reply with every peer's citations. A part no peer could
 answer is said so in the reply; only when every part fails does the task fail.
+
+Its ``/mcp`` has ``plan_question``: the parts and their skills, without asking anyone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, Field
 
 from agents.planner.split import Step, plan
-from agents.sdk import Agent, Citation, IncomingMessage, Reply, SkillContext, SkillError
+from agents.sdk import READ_ONLY, Agent, Citation, IncomingMessage, Reply, SkillContext, SkillError
 
-__all__ = ["Outcome", "agent", "compose"]
+__all__ = ["MAX_QUESTION_CHARS", "Outcome", "PlannedStep", "QuestionPlan", "agent", "compose"]
+
+#: The longest question (or text to summarise) the ``plan_question`` tool takes.
+MAX_QUESTION_CHARS = 100_000
+
 
 agent = Agent(
     "planner",
@@ -90,3 +99,31 @@ def _step_data(outcome: Outcome) -> dict[str, object]:
         "data": dict(reply.data) if reply and reply.data is not None else None,
         "error": outcome.error or None,
     }
+
+
+class PlannedStep(BaseModel):
+    question: str = Field(description="One part of the question (or the whole text).")
+    skill: str = Field(description="The skill of the peer agent it would be delegated to.")
+
+
+class QuestionPlan(BaseModel):
+    steps: list[PlannedStep] = Field(
+        description="In the order the question asks them; none for a blank question."
+    )
+
+
+@agent.tool(title="Plan a question", annotations=READ_ONLY)
+def plan_question(
+    question: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_QUESTION_CHARS,
+            description="A question, possibly of several parts, or a text to summarise.",
+        ),
+    ],
+) -> QuestionPlan:
+    """How the answer skill would split the question, and the skill each part would go to."""
+    return QuestionPlan(
+        steps=[PlannedStep(question=step.text, skill=step.skill) for step in plan(question)]
+    )

@@ -1,8 +1,10 @@
-"""From a question to search words: "What does the with statement do?" -> "with statement".
+"""From a question to its subject: "What does the with statement do?" -> "with statement".
 
-The question's framing ("what does", "how do", "explain", a trailing "do" or
-"work") says nothing about the topic, yet in a BM25 index it matches the many
-passages that use those words; only the subject is searched for.
+The subject is what the researcher searches for and what its answer names
+("From Python's help topics on 'with statement'"). The ``knowledge`` server
+ignores a question's framing words itself, so this is not what makes the
+search work; it makes the answer say what was looked up, as the asker put it
+("the difference between is and ==" keeps its words, symbols and all).
 """
 
 from __future__ import annotations

@@ -12,18 +12,17 @@ from agents.runtime.card import build_agent_card, card_to_json
 from agents.runtime.config import MEMORY_STORE, AgentConfig
 from agents.runtime.wire import (
     SKILL_KEY,
-    UnknownSkillError,
     incoming_message,
     reply_from_parts,
     reply_parts,
     select_skill,
+    whole_numbers,
 )
 
 __all__ = [
     "MEMORY_STORE",
     "SKILL_KEY",
     "AgentConfig",
-    "UnknownSkillError",
     "build_agent_app",
     "build_agent_card",
     "card_to_json",
@@ -31,4 +30,5 @@ __all__ = [
     "reply_from_parts",
     "reply_parts",
     "select_skill",
+    "whole_numbers",
 ]

@@ -27,11 +27,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import StatusCode
 
+from agents.errors import UnknownSkill
 from agents.runtime.metrics import SkillMetrics
 from agents.runtime.tracking import OpenTasks
 from agents.runtime.wire import (
     REPLY_ARTIFACT,
-    UnknownSkillError,
     incoming_message,
     reply_parts,
     select_skill,
@@ -153,7 +153,7 @@ class SkillExecutor(AgentExecutor):
             incoming = incoming_message(message)
             try:
                 spec = select_skill(self.agent, incoming, context.metadata)
-            except UnknownSkillError as exc:
+            except UnknownSkill as exc:
                 self.metrics.finished("unknown", "failed", None)
                 await run.end(TaskState.TASK_STATE_FAILED, str(exc), exc.code)
                 return

@@ -7,7 +7,11 @@ otherwise, when the agent has exactly one skill, that one.
 A reply travels as one artifact named ``reply``: a text part with
 :attr:`Reply.text`, then, when there is data or a citation, a data part
 ``{"data": <Reply.data or null>, "citations": [{"source", "title", "agent"}]}``
-(media type ``application/json``). :func:`reply_from_parts` reads it back.
+(media type ``application/json``). :func:`reply_from_parts` reads it back, with
+whole numbers as ints again (see :func:`whole_numbers`).
+
+A message that names no skill of the agent is refused with
+:class:`~agents.errors.UnknownSkill`.
 """
 
 from __future__ import annotations
@@ -20,26 +24,38 @@ from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.types import Message, Part
 from google.protobuf.json_format import MessageToDict
 
-from agents.sdk import Agent, Citation, IncomingMessage, Reply, SkillError, SkillSpec
+from agents.errors import UnknownSkill
+from agents.sdk import Agent, Citation, IncomingMessage, Reply, SkillSpec
 
 __all__ = [
     "REPLY_ARTIFACT",
     "SKILL_KEY",
-    "UnknownSkillError",
     "incoming_message",
     "reply_from_parts",
     "reply_parts",
     "select_skill",
+    "whole_numbers",
 ]
 
 SKILL_KEY = "skill"
 REPLY_ARTIFACT = "reply"
 
 
-class UnknownSkillError(SkillError):
-    """The message names no skill of this agent, or names none where several exist."""
+def whole_numbers(value: Any) -> Any:
+    """``value`` with every whole float, however deeply nested, as an int.
 
-    code = "unknown-skill"
+    protobuf's ``Value`` keeps every number as a double, so a reply's ``391``
+    arrives as ``391.0``; JSON does not tell the two apart, and readers expect
+    the int back. (A float the skill meant, such as ``2.0``, comes back as
+    ``2`` too: an equal number. Integers beyond 2**53 were rounded on the way.)
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
 
 
 def _data_values(parts: Iterable[Part]) -> list[Any]:
@@ -73,19 +89,19 @@ def _named_skill(incoming: IncomingMessage, request_metadata: Mapping[str, Any])
 def select_skill(
     agent: Agent, incoming: IncomingMessage, request_metadata: Mapping[str, Any]
 ) -> SkillSpec:
-    """The skill a message asks for, or :class:`UnknownSkillError` naming the choices."""
+    """The skill a message asks for, or :class:`UnknownSkill` naming the choices."""
     choices = ", ".join(agent.skills)
     name = _named_skill(incoming, request_metadata)
     if name is None:
         if len(agent.skills) == 1:
             return next(iter(agent.skills.values()))
-        raise UnknownSkillError(
+        raise UnknownSkill(
             f"agent {agent.name!r} has several skills; name one in the message metadata "
             f"{SKILL_KEY!r} (one of: {choices})"
         )
     spec = agent.skills.get(name)
     if spec is None:
-        raise UnknownSkillError(
+        raise UnknownSkill(
             f"agent {agent.name!r} has no skill {name[:64]!r}; its skills: {choices}"
         )
     return spec
@@ -108,7 +124,10 @@ def reply_parts(reply: Reply) -> list[Part]:
 
 
 def reply_from_parts(parts: Iterable[Part]) -> Reply:
-    """Read back a reply made by :func:`reply_parts` (any text-only answer works too)."""
+    """Read back a reply made by :func:`reply_parts` (any text-only answer works too).
+
+    Whole numbers in the data are ints again (:func:`whole_numbers`).
+    """
     items = list(parts)
     text = "\n".join(part.text for part in items if part.HasField("text"))
     data: Mapping[str, Any] | None = None
@@ -116,7 +135,7 @@ def reply_from_parts(parts: Iterable[Part]) -> Reply:
     for value in _data_values(items):
         if isinstance(value, dict) and "citations" in value:
             raw = value.get("data")
-            data = raw if isinstance(raw, dict) else None
+            data = whole_numbers(raw) if isinstance(raw, dict) else None
             citations = [
                 Citation(
                     source=str(c.get("source", "")),

@@ -1,16 +1,25 @@
-"""The summarizer agent: extractive summaries, computed locally (no tools, no network)."""
+"""The summarizer agent: extractive summaries, computed locally (no tools, no network).
+
+Its ``/mcp`` has ``summarize_text``: the same summaries as a tool.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from agents.sdk import Agent, IncomingMessage, Reply, SkillContext, SkillError
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from agents.sdk import READ_ONLY, Agent, IncomingMessage, Reply, SkillContext, SkillError
 from agents.summarizer.extractive import strip_instruction, summarize
 
-__all__ = ["MAX_SENTENCES", "agent"]
+__all__ = ["MAX_SENTENCES", "MAX_TEXT_CHARS", "TextSummary", "agent"]
 
 #: The most sentences a caller may ask for (metadata or data ``sentences``).
 MAX_SENTENCES = 20
+#: The longest text the ``summarize_text`` tool takes.
+MAX_TEXT_CHARS = 200_000
+
 
 agent = Agent(
     "summarizer",
@@ -24,7 +33,7 @@ agent = Agent(
     tags=["text", "summary"],
     examples=["Summarize: <a few paragraphs>"],
 )
-async def summarize_text(message: IncomingMessage, ctx: SkillContext) -> Reply:
+async def summarize_message(message: IncomingMessage, ctx: SkillContext) -> Reply:
     """Summarise the text (or a data part's ``text``) in its own most telling sentences."""
     text = _given_text(message)
     if not text:
@@ -37,6 +46,35 @@ async def summarize_text(message: IncomingMessage, ctx: SkillContext) -> Reply:
             "of": summary.total,
             "kept": list(summary.indices),
         },
+    )
+
+
+class TextSummary(BaseModel):
+    summary: str = Field(description="The kept sentences joined by spaces.")
+    sentences: list[str] = Field(description="The kept sentences, in the text's order.")
+    kept: list[int] = Field(description="Their positions among the text's sentences (from 0).")
+    of: int = Field(description="How many sentences the text has.")
+
+
+@agent.tool(title="Summarize a text", annotations=READ_ONLY)
+def summarize_text(
+    text: Annotated[
+        str,
+        Field(min_length=1, max_length=MAX_TEXT_CHARS, description="The text to summarise."),
+    ],
+    sentences: Annotated[
+        int, Field(ge=1, le=MAX_SENTENCES, description="The most sentences to keep.")
+    ] = 3,
+) -> TextSummary:
+    """The text's most telling sentences, in its own order (extractive: no words are changed)."""
+    if not text.strip():
+        raise ToolError("there is no text to summarise")
+    summary = summarize(text, sentences)
+    return TextSummary(
+        summary=summary.text,
+        sentences=list(summary.sentences),
+        kept=list(summary.indices),
+        of=summary.total,
     )
 
 

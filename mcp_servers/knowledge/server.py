@@ -9,7 +9,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcp_servers.knowledge.index import TopicIndex, default_index, snippet, tokenize
+from mcp_servers.knowledge.index import TopicIndex, default_index, query_terms, snippet
 from mcp_servers.quiet import quiet_server
 
 __all__ = ["SearchHit", "SearchResults", "Topic", "create_server"]
@@ -20,7 +20,10 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_wor
 class SearchHit(BaseModel):
     topic: str = Field(description="Topic name; pass it to get_topic for the full text.")
     heading: str = Field(description="The topic's heading.")
-    score: float = Field(description="BM25 score of the passage (higher is better).")
+    score: float = Field(
+        description="BM25 score of the passage (higher is better); topics the query names "
+        '("for statement") come first whatever their score.'
+    )
     snippet: str = Field(description="The matching part of the passage.")
 
 
@@ -46,12 +49,20 @@ def create_server(index: TopicIndex | None = None) -> MCPServer:
     @server.tool(title="Search Python help topics", annotations=_READ_ONLY)
     async def search(
         query: Annotated[
-            str, Field(min_length=1, max_length=500, description="Words to look for.")
+            str,
+            Field(
+                min_length=1,
+                max_length=500,
+                description='Words to look for, or a question ("What does with do?").',
+            ),
         ],
         k: Annotated[int, Field(ge=1, le=20, description="How many topics to return.")] = 5,
     ) -> SearchResults:
-        """Rank Python's help topics (statements, operators, types...) by BM25 relevance."""
-        terms = set(tokenize(query))
+        """Rank Python's help topics (statements, operators, types...) by BM25 relevance.
+
+        A question's framing words are ignored; a topic the query names comes first.
+        """
+        terms = set(query_terms(query))
         hits = [
             SearchHit(
                 topic=hit.passage.topic,

@@ -290,6 +290,10 @@ async def test_skills_on_real_tool_servers() -> None:
         found = await research(skill("research", "What does the with statement do?"), ctx)
         assert isinstance(found, Reply)
         assert found.citations[0].source == "knowledge:with"
+        # "for" is on most pages; knowledge puts the topic a query names first.
+        loop = await research(skill("research", "Explain the for statement"), ctx)
+        assert isinstance(loop, Reply)
+        assert loop.citations[0].source == "knowledge:for"
         # Nothing matches the subject; the question's framing is not searched instead.
         empty = await research(skill("research", "What is qqqxz?"), ctx)
         assert isinstance(empty, Reply)

@@ -7,10 +7,19 @@ import pytest
 from a2a.helpers.proto_helpers import new_data_part, new_text_part
 from a2a.server.id_generator import IDGeneratorContext
 from a2a.types import Message, Role
+from google.protobuf.json_format import MessageToDict
 
-from agents.runtime import incoming_message, reply_from_parts, reply_parts
+from agents.errors import AgentError, UnknownSkill
+from agents.runtime import (
+    incoming_message,
+    reply_from_parts,
+    reply_parts,
+    select_skill,
+    whole_numbers,
+)
 from agents.runtime.tracking import FreshIds, OpenTasks
-from agents.sdk import Citation, Reply
+from agents.sdk import Citation, IncomingMessage, Reply
+from tests.agents.runtime.support import make_agent
 
 
 def test_a_reply_round_trips_through_its_parts() -> None:
@@ -19,12 +28,52 @@ def test_a_reply_round_trips_through_its_parts() -> None:
     assert [p.media_type for p in parts] == ["text/plain", "application/json"]
     back = reply_from_parts(parts)
     assert back.text == "text"
-    assert back.data == {"n": [1.0, 2.0], "nested": {"ok": True}}  # protobuf numbers are doubles
+    assert back.data == {"n": [1, 2], "nested": {"ok": True}}
     assert back.citations == reply.citations
     # Citations without data, and plain text answers from agents that are not ours.
     assert reply_from_parts(reply_parts(Reply("x", citations=(Citation("s"),)))).data is None
     assert reply_from_parts([new_text_part("a"), new_text_part("b")]) == Reply("a\nb")
     assert reply_from_parts([new_data_part([1, 2])]) == Reply("")
+
+
+def test_whole_numbers_come_back_as_ints() -> None:
+    data = {
+        "value": 391,
+        "ratio": 3.5,
+        "negative": -2,
+        "big": 2**53,
+        "flags": [True, False, None],
+        "nested": {"rows": [[1, 2.25], {"n": 0}]},
+        "text": "7",
+    }
+    back = reply_from_parts(reply_parts(Reply("x", data)))
+    assert back.data == data
+    assert back.data is not None
+    # Equal is not enough: 391.0 == 391. The types are the point.
+    assert type(back.data["value"]) is int
+    assert type(back.data["big"]) is int
+    assert type(back.data["ratio"]) is float
+    assert [type(v) for v in back.data["flags"]] == [bool, bool, type(None)]
+    assert type(back.data["nested"]["rows"][0][0]) is int
+    assert type(back.data["nested"]["rows"][1]["n"]) is int
+    # What protobuf does to numbers, and what whole_numbers undoes.
+    raw = MessageToDict(reply_parts(Reply("x", {"n": 391}))[1].data)
+    assert type(raw["data"]["n"]) is float
+    assert whole_numbers(raw) == {"data": {"n": 391}, "citations": []}
+    assert whole_numbers(-0.0) == 0
+    assert whole_numbers(float("inf")) == float("inf")
+
+
+def test_an_unknown_skill_is_the_agents_error() -> None:
+    agent = make_agent()
+    with pytest.raises(UnknownSkill) as named:
+        select_skill(agent, IncomingMessage("hi"), {"skill": "nope"})
+    assert isinstance(named.value, AgentError)
+    assert (named.value.code, named.value.status) == ("unknown-skill", 400)
+    assert "has no skill 'nope'; its skills: echo, slow, fail, crash, ask" in str(named.value)
+    with pytest.raises(UnknownSkill, match="several skills"):
+        select_skill(agent, IncomingMessage("hi"), {})
+    assert select_skill(agent, IncomingMessage("hi"), {"skill": "echo"}).id == "echo"
 
 
 def test_an_incoming_message_as_plain_values() -> None:

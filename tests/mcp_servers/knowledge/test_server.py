@@ -9,6 +9,7 @@ import pytest
 
 from mcp_servers.hosting import HostingConfig
 from mcp_servers.knowledge import create_server
+from mcp_servers.knowledge.index import TopicIndex
 from mcp_servers.runtime import build_tool_server_app
 from tests.mcp_servers.support import call, in_process, modern
 
@@ -68,3 +69,26 @@ async def test_tools_are_read_only_with_output_schemas(client: httpx.AsyncClient
         assert tool["annotations"]["readOnlyHint"] is True
         assert tool["annotations"]["openWorldHint"] is False
         assert tool["outputSchema"]["type"] == "object"
+
+
+async def test_a_question_finds_the_topic_it_names(client: httpx.AsyncClient) -> None:
+    result = await call(client, "search", query="What does the with statement do?", k=3)
+    structured = result["structuredContent"]
+    assert structured["query"] == "What does the with statement do?"  # as asked
+    assert [h["topic"] for h in structured["results"]][:1] == ["with"]
+    named = await call(client, "search", query="for statement", k=3)
+    assert named["structuredContent"]["results"][0]["topic"] == "for"
+    nothing = await call(client, "search", query="What does it do?")
+    assert nothing["isError"] is False
+    assert nothing["structuredContent"]["results"] == []
+
+
+async def test_snippets_centre_on_the_subject_not_the_framing() -> None:
+    text = "What does this do? " + "filler " * 200 + "The walrus assigns in an expression."
+    server = create_server(TopicIndex({"walrus": "Walrus\n\n" + text}))
+    app = build_tool_server_app(server, HostingConfig(service="knowledge"))
+    async with in_process(app) as client:
+        result = await call(client, "search", query="What does assigns do?", k=1)
+    snippet = result["structuredContent"]["results"][0]["snippet"]
+    assert snippet.startswith("…")
+    assert "The walrus assigns" in snippet

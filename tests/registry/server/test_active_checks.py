@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests.registry.server.conftest import AppFactory
-from tests.support.live import free_port
-from tests.support.peers import agent_card, running_a2a_agent, running_mcp_server
+from tests.support.live import free_port, serve
+from tests.support.peers import a2a_agent_app, agent_card, running_a2a_agent, running_mcp_server
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
@@ -86,3 +86,29 @@ async def test_probe_rechecks_the_url_policy(registry_factory: AppFactory) -> No
             ),
         )
         assert checks(refused.json())["probe"] == "critical"
+
+
+async def test_an_instance_registered_before_it_listens_passes_soon_after(
+    registry: httpx.AsyncClient,
+) -> None:
+    # Processes register during startup, before their listener accepts: the
+    # first probe fails, and the next comes well before a whole interval.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    path = "/v1/services/researcher/instances/r-1"
+    body = {"kind": "a2a-agent", "url": url + "/", "card": agent_card("researcher", url + "/")}
+    body["check"] = {"ttl_seconds": 30, "interval_seconds": 60, "timeout_seconds": 2}
+    await registry.put(path, json=body)
+    await eventually(
+        lambda: registry.get(path),
+        lambda r: (
+            next(c for c in r.json()["checks"] if c["name"] == "probe")["output"]
+            != "awaiting first probe"
+        ),
+    )
+    async with serve(a2a_agent_app("researcher", base_url=url), port=port):
+        await eventually(
+            lambda: registry.get(path),
+            lambda r: checks(r.json())["probe"] == "passing",
+            within=5,
+        )
