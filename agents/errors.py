@@ -1,7 +1,8 @@
 """The agents package's exception family and the one table that maps it to the wire.
 
-Every failure of delegation (:mod:`agents.delegation`) and of MCP tool calls
-(:mod:`agents.tools`) is an :class:`AgentError`; no raw SDK or httpx exception
+Every failure of delegation (:mod:`agents.delegation`), of MCP tool calls
+(:mod:`agents.tools`) and of the optional LLM endpoint (:mod:`agents.llm`) is an
+:class:`AgentError`; no raw SDK or httpx exception
 leaves those modules. The classes derive from :class:`~agents.sdk.SkillError`,
 so a skill that lets one propagate fails its task with the (secret-free)
 message instead of a traceback. Faces that answer over HTTP use ``status``
@@ -18,6 +19,7 @@ from agents.sdk import SkillError
 __all__ = [
     "ERROR_TABLE",
     "AgentError",
+    "LlmUnavailable",
     "NoPeer",
     "PeerFailed",
     "PeerTimeout",
@@ -120,6 +122,17 @@ class ToolFailed(AgentError):
         self.rpc_code = rpc_code
 
 
+class LlmUnavailable(AgentError):
+    """The optional LLM endpoint could not be reached, refused, or answered outside the protocol.
+
+    The reference skills catch it and fall back to their deterministic path;
+    its message never holds the API key.
+    """
+
+    code = "llm-unavailable"
+    title = "LLM unavailable"
+
+
 #: code -> (HTTP status, JSON-RPC error code). The JSON-RPC codes sit in the
 #: server-error range, -3205x, beside the registry's -32053 for "unavailable".
 ERROR_TABLE: dict[str, tuple[int, int]] = {
@@ -129,5 +142,6 @@ ERROR_TABLE: dict[str, tuple[int, int]] = {
     PeerUnavailable.code: (502, -32052),
     PeerTimeout.code: (504, -32054),
     ToolFailed.code: (502, -32055),
+    LlmUnavailable.code: (502, -32056),
     AgentError.code: (500, -32603),
 }

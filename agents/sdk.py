@@ -14,6 +14,11 @@ An agent is a name, a description, a version, skills and optional tools::
 
 The runtime (:mod:`agents.runtime`) turns it into an A2A 1.0 server with an MCP
 face; skills never see protocol objects.
+
+A skill may use a language model when the operator configured one
+(``ctx.llm``, a :class:`LanguageModel`); it is ``None`` otherwise, and every
+skill must work without it. Read it with :func:`language_model`, which also
+accepts contexts made outside the runtime (test doubles) that predate it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "Citation",
     "Delegator",
     "IncomingMessage",
+    "LanguageModel",
     "Reply",
     "SkillContext",
     "SkillError",
@@ -42,6 +48,7 @@ __all__ = [
     "SkillSpec",
     "ToolCaller",
     "ToolResult",
+    "language_model",
 ]
 
 #: Annotations of a tool that only reads and may be called again freely.
@@ -108,6 +115,18 @@ class Delegator(Protocol):
     ) -> Reply: ...
 
 
+class LanguageModel(Protocol):
+    """An optional chat model (an OpenAI-compatible endpoint: :class:`agents.llm.ChatClient`).
+
+    ``complete`` answers one system + user exchange with the model's text. It
+    raises :class:`SkillError` (:class:`agents.errors.LlmUnavailable`) when the
+    model cannot be reached or answers outside the protocol; what the text
+    says is the caller's to check.
+    """
+
+    async def complete(self, system: str, user: str) -> str: ...
+
+
 class SkillContext(Protocol):
     """What the runtime gives a running skill."""
 
@@ -126,9 +145,20 @@ class SkillContext(Protocol):
     @property
     def peers(self) -> Delegator: ...
 
+    @property
+    def llm(self) -> LanguageModel | None:
+        """The configured language model, or ``None`` (the default: skills work without one)."""
+        ...
+
     async def progress(self, text: str) -> None:
         """Report progress: a ``working`` status update that streaming clients see."""
         ...
+
+
+def language_model(ctx: SkillContext) -> LanguageModel | None:
+    """``ctx.llm``, or ``None`` for a context without the attribute (made before it existed)."""
+    llm: LanguageModel | None = getattr(ctx, "llm", None)
+    return llm
 
 
 SkillFn = Callable[[IncomingMessage, SkillContext], Awaitable[Reply | str]]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from agents.calculator import has_arithmetic
 from agents.summarizer import split_sentences, strip_instruction
 
-__all__ = ["LONG_TEXT_CHARS", "Step", "is_long_text", "plan"]
+__all__ = ["LONG_TEXT_CHARS", "Step", "is_long_text", "plan", "skill_for"]
 
 #: Prose at least this long (and of several sentences, with no "?") is summarised.
 LONG_TEXT_CHARS = 400
@@ -46,6 +46,11 @@ def is_long_text(text: str) -> bool:
     return len(text) >= LONG_TEXT_CHARS and "?" not in text and len(split_sentences(text)) >= 3
 
 
+def skill_for(part: str) -> str:
+    """The skill that answers one part: ``calculate`` for arithmetic, else ``research``."""
+    return "calculate" if has_arithmetic(part) else "research"
+
+
 def _parts(text: str) -> list[str]:
     parts: list[str] = []
     for chunk in _SEPARATORS.split(text):
@@ -62,6 +67,4 @@ def plan(text: str) -> list[Step]:
         return []
     if is_long_text(text):
         return [Step(text.strip(), "summarize")]
-    return [
-        Step(part, "calculate" if has_arithmetic(part) else "research") for part in _parts(text)
-    ]
+    return [Step(part, skill_for(part)) for part in _parts(text)]

@@ -26,7 +26,7 @@ from agents.runtime.executor import CANCEL_WAIT_SECONDS, SkillExecutor
 from agents.runtime.metrics import SkillMetrics
 from agents.runtime.store import TaskStorage
 from agents.runtime.tracking import FreshIds, OpenTasks, TrackingTaskStore
-from agents.sdk import Agent, Delegator, ToolCaller
+from agents.sdk import Agent, Delegator, LanguageModel, ToolCaller
 from mcp_servers.hosting import HttpMetrics, MetricsMiddleware, ops_routes, registered
 from mcp_servers.http import McpHttpSettings, describe_tools, mcp_app
 from registry.models import Health, Kind, Registration
@@ -78,6 +78,7 @@ def build_agent_app(
     http: httpx.AsyncClient | None = None,
     tools: ToolCaller | None = None,
     peers: Delegator | None = None,
+    llm: LanguageModel | None = None,
 ) -> Starlette:
     """The app serving ``agent`` as ``config`` says; its lifespan runs everything.
 
@@ -86,7 +87,8 @@ def build_agent_app(
     agent's tools at ``/mcp``, ``/healthz``, ``/readyz`` and ``/metrics``.
     ``tools`` and ``peers`` are what skills get as ``ctx.tools`` and
     ``ctx.peers`` (absent: calls fail the skill with "no registry
-    configured"); ``http`` is the client self-registration uses (the caller
+    configured"); ``llm`` is ``ctx.llm`` (absent: ``None``, skills take their
+    deterministic path); ``http`` is the client self-registration uses (the caller
     owns it). The lifespan can run once: build a new app to serve again.
     """
     hosting = config.hosting
@@ -95,7 +97,7 @@ def build_agent_app(
     skill_metrics = SkillMetrics(metrics.registry, agent.name)
     open_tasks = OpenTasks()
     storage = TaskStorage(config)
-    executor = SkillExecutor(agent, skill_metrics, open_tasks, tools=tools, peers=peers)
+    executor = SkillExecutor(agent, skill_metrics, open_tasks, tools=tools, peers=peers, llm=llm)
     fresh = FreshIds()
     handler = _Handler(
         agent_executor=executor,

@@ -40,6 +40,7 @@ from agents.sdk import (
     Agent,
     Delegator,
     IncomingMessage,
+    LanguageModel,
     Reply,
     SkillError,
     SkillSpec,
@@ -111,6 +112,7 @@ class _SkillContext:
     context_id: str
     tools: ToolCaller
     peers: Delegator
+    llm: LanguageModel | None
     run: _Run
 
     async def progress(self, text: str) -> None:
@@ -131,12 +133,14 @@ class SkillExecutor(AgentExecutor):
         *,
         tools: ToolCaller | None = None,
         peers: Delegator | None = None,
+        llm: LanguageModel | None = None,
     ) -> None:
         self.agent = agent
         self.metrics = metrics
         self.open_tasks = open_tasks
         self.tools: ToolCaller = tools if tools is not None else _NoTools()
         self.peers: Delegator = peers if peers is not None else _NoPeers()
+        self.llm = llm
         self._runs: dict[str, _Run] = {}
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
@@ -158,7 +162,9 @@ class SkillExecutor(AgentExecutor):
                 await run.end(TaskState.TASK_STATE_FAILED, str(exc), exc.code)
                 return
             await run.updater.start_work()
-            ctx = _SkillContext(self.agent.name, task_id, context_id, self.tools, self.peers, run)
+            ctx = _SkillContext(
+                self.agent.name, task_id, context_id, self.tools, self.peers, self.llm, run
+            )
             attributes = {
                 "mesh.agent": self.agent.name,
                 "mesh.skill": spec.id,

@@ -1,17 +1,40 @@
 """The summarizer agent: extractive summaries, computed locally (no tools, no network).
 
-Its ``/mcp`` has ``summarize_text``: the same summaries as a tool.
+With a language model configured (``ctx.llm``) the summary is the model's own
+words (:mod:`agents.summarizer.abstractive`); when it cannot be reached or its
+answer is unusable, the skill says so in a progress report and keeps the
+text's own sentences. Then, and only then, the reply's data say which was
+used: ``method`` is ``"llm"`` or ``"extractive"`` (with ``fallback``, the
+reason, when the model was asked and failed). Without a model the summary is
+extractive, as ever.
+
+Its ``/mcp`` has ``summarize_text``: extractive summaries as a tool (no model).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from agents.sdk import READ_ONLY, Agent, IncomingMessage, Reply, SkillContext, SkillError
-from agents.summarizer.extractive import strip_instruction, summarize
+from agents.sdk import (
+    READ_ONLY,
+    Agent,
+    IncomingMessage,
+    Reply,
+    SkillContext,
+    SkillError,
+    language_model,
+)
+from agents.summarizer.abstractive import UnusableSummary, summarize_with_llm
+from agents.summarizer.extractive import (
+    default_length,
+    split_sentences,
+    strip_instruction,
+    summarize,
+)
 
 __all__ = ["MAX_SENTENCES", "MAX_TEXT_CHARS", "TextSummary", "agent"]
 
@@ -19,6 +42,8 @@ __all__ = ["MAX_SENTENCES", "MAX_TEXT_CHARS", "TextSummary", "agent"]
 MAX_SENTENCES = 20
 #: The longest text the ``summarize_text`` tool takes.
 MAX_TEXT_CHARS = 200_000
+
+logger = logging.getLogger("meshgate.agent.summarizer")
 
 
 agent = Agent(
@@ -38,10 +63,34 @@ async def summarize_message(message: IncomingMessage, ctx: SkillContext) -> Repl
     text = _given_text(message)
     if not text:
         raise SkillError("there is no text to summarise")
-    summary = summarize(text, _requested_length(message))
+    length = _requested_length(message)
+    llm = language_model(ctx)
+    if llm is None:
+        return _extractive(text, length)
+    total = len(split_sentences(text))
+    await ctx.progress("asking the LLM for a summary")
+    try:
+        abstract = await summarize_with_llm(llm, text, length or default_length(total))
+    except (UnusableSummary, SkillError) as exc:  # agents.errors.LlmUnavailable included
+        reason = str(exc)
+    except Exception as exc:  # a LanguageModel outside the contract: its text may say anything
+        logger.warning("the language model failed", exc_info=True)
+        reason = f"the LLM failed ({type(exc).__name__})"
+    else:
+        sentences = len(split_sentences(abstract))
+        return Reply(abstract, data={"method": "llm", "sentences": sentences, "of": total})
+    logger.info("task %s: %s; summarising extractively", ctx.task_id, reason)
+    await ctx.progress(f"{reason}; keeping the text's own sentences instead")
+    return _extractive(text, length, method="extractive", fallback=reason)
+
+
+def _extractive(text: str, length: int | None, **said: str) -> Reply:
+    """The extractive summary; ``said`` (how it came to be) goes into its data first."""
+    summary = summarize(text, length)
     return Reply(
         text=summary.text,
         data={
+            **said,
             "sentences": len(summary.sentences),
             "of": summary.total,
             "kept": list(summary.indices),

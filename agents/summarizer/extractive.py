@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-__all__ = ["Summary", "split_sentences", "strip_instruction", "summarize"]
+__all__ = ["Summary", "default_length", "split_sentences", "strip_instruction", "summarize"]
 
 _STOPWORD_TEXT = """a about above after again against all also am an and any are as at be because
 been before being below between both but by can could did do does doing down during each few for
@@ -76,12 +76,17 @@ def _content_words(sentence: str) -> list[str]:
     return [w for w in _WORD.findall(sentence.lower()) if w not in _STOPWORDS and len(w) > 1]
 
 
+def default_length(total: int) -> int:
+    """How many sentences a summary of ``total`` sentences has by default: a third, 1 to 5."""
+    return min(5, max(1, round(total / 3)))
+
+
 def summarize(text: str, max_sentences: int | None = None) -> Summary:
-    """The best ``max_sentences`` sentences (default: about a third, 1 to 5)."""
+    """The best ``max_sentences`` sentences (default: :func:`default_length`)."""
     sentences = split_sentences(text)
     total = len(sentences)
     if max_sentences is None:
-        max_sentences = min(5, max(1, round(total / 3)))
+        max_sentences = default_length(total)
     keep = max(1, max_sentences)
     if total <= keep:
         return Summary(tuple(sentences), tuple(range(total)), total)

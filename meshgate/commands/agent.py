@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import logging
 import math
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ import click
 import httpx
 from starlette.applications import Starlette
 
+from agents.llm import ChatClient, LlmSettings
 from agents.runtime import AgentConfig, build_agent_app
 from agents.sdk import Agent, Delegator, ToolCaller
 from mcp_servers.hosting import HostingConfig
@@ -23,10 +25,20 @@ from meshgate.logs import configure_logging
 from meshgate.serving import run_app
 from registry.client import RegistryClient
 
-__all__ = ["REFERENCE_AGENTS", "agent", "default_clients", "default_instance", "load_agent"]
+__all__ = [
+    "LLM_API_KEY_ENV",
+    "REFERENCE_AGENTS",
+    "agent",
+    "default_clients",
+    "default_instance",
+    "llm_settings",
+    "load_agent",
+]
 
 #: Reference agents: ``NAME`` stands for ``agents.NAME:agent``.
 REFERENCE_AGENTS = ("researcher", "summarizer", "calculator", "planner")
+#: The one place the LLM endpoint's key is read from (never a flag: flags show in ``ps``).
+LLM_API_KEY_ENV = "MESHGATE_LLM_API_KEY"
 
 
 def load_agent(spec: str) -> Agent:
@@ -87,6 +99,23 @@ def default_clients(
     tools = MeshTools(registry, http=http, gateway_url=config.gateway_url)
     peers = PeerClient(registry, http, gateway_url=config.gateway_url, self_name=hosting.service)
     return tools, peers
+
+
+def llm_settings(
+    base_url: str | None, model: str | None, api_key: str | None
+) -> LlmSettings | None:
+    """The LLM endpoint the options name, or ``None`` when no base URL is set.
+
+    A base URL needs a model and a model a base URL; an empty key is no key.
+    Raises :class:`ValueError` with a message fit for a command line.
+    """
+    if not base_url:
+        if model:
+            raise ValueError("--llm-model needs --llm-base-url (MESHGATE_LLM_BASE_URL)")
+        return None
+    if not model:
+        raise ValueError("--llm-base-url needs --llm-model (MESHGATE_LLM_MODEL)")
+    return LlmSettings(base_url=base_url, model=model, api_key=api_key or None)
 
 
 def _free_port(host: str) -> int:
@@ -180,6 +209,21 @@ def _closing(app: Starlette, http: httpx.AsyncClient) -> Starlette:
     help="Largest request body accepted, in bytes.",
 )
 @click.option(
+    "--llm-base-url",
+    envvar="MESHGATE_LLM_BASE_URL",
+    metavar="URL",
+    help=(
+        "An OpenAI-compatible API (e.g. http://127.0.0.1:11434/v1) the planner and summarizer "
+        f"may use; its key comes from {LLM_API_KEY_ENV} only. Unset: no LLM."
+    ),
+)
+@click.option(
+    "--llm-model",
+    envvar="MESHGATE_LLM_MODEL",
+    metavar="NAME",
+    help="The model to ask at --llm-base-url.",
+)
+@click.option(
     "--allowed-host",
     "allowed_hosts",
     multiple=True,
@@ -207,6 +251,8 @@ def agent(
     task_store: str | None,
     grace: float,
     max_body: int,
+    llm_base_url: str | None,
+    llm_model: str | None,
     allowed_hosts: tuple[str, ...],
     allowed_origins: tuple[str, ...],
 ) -> None:
@@ -217,6 +263,8 @@ def agent(
     /.well-known/agent-card.json, its tools at /mcp, /healthz, /readyz and
     /metrics; tasks in a SQLite file under --data. With --registry it
     registers as kind a2a-agent and deregisters after a graceful shutdown.
+    With --llm-base-url and --llm-model its skills may ask that model; without,
+    they work as ever.
     """
     if not logging.getLogger().handlers:  # run on its own, not under `meshgate`
         configure_logging()
@@ -247,13 +295,20 @@ def agent(
             mcp=McpHttpSettings(allowed_hosts=allowed_hosts, allowed_origins=allowed_origins),
             max_body_bytes=max_body,
         )
+        llm = llm_settings(llm_base_url, llm_model, os.environ.get(LLM_API_KEY_ENV))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False)
     tools, peers = default_clients(config, http)
-    app = _closing(build_agent_app(loaded, config, http=http, tools=tools, peers=peers), http)
+    chat = ChatClient(llm, http) if llm is not None else None
+    app = _closing(
+        build_agent_app(loaded, config, http=http, tools=tools, peers=peers, llm=chat), http
+    )
     click.echo(
         f"meshgate agent {loaded.name} ({hosting.instance_id}) at {hosting.base_url}", err=True
     )
+    if llm is not None:
+        keyed = "with" if llm.api_key else "without"
+        click.echo(f"  LLM: {llm.model} at {llm.base_url} ({keyed} an API key)", err=True)
     # uvicorn's own grace (open requests and streams) comes first, then the drain.
     run_app(app, host=host, port=port, grace_seconds=math.ceil(grace) + 1)

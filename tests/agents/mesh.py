@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agents.runtime import MEMORY_STORE, AgentConfig, build_agent_app
-from agents.sdk import Agent, Delegator, ToolCaller
+from agents.sdk import Agent, Delegator, LanguageModel, ToolCaller
 from mcp_servers.hosting import HostingConfig
 from registry.client import RegistryClient
 from registry.models import CheckSpec, Kind, Registration
@@ -115,6 +115,7 @@ async def running_agent(
     *,
     tools: ToolCaller | None = None,
     peers: Delegator | None = None,
+    llm: LanguageModel | None = None,
     registry_url: str | None = None,
     check: CheckSpec | None = None,
 ) -> AsyncIterator[str]:
@@ -130,7 +131,7 @@ async def running_agent(
             if check is not None:
                 hosting = dataclasses.replace(hosting, check=check)
             config = AgentConfig(hosting=hosting, task_store=MEMORY_STORE)
-            app = build_agent_app(agent, config, tools=tools, peers=peers)
+            app = build_agent_app(agent, config, tools=tools, peers=peers, llm=llm)
             try:
                 url = await stack.enter_async_context(serve(app, port=port))
             except OSError as exc:
