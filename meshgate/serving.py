@@ -12,6 +12,10 @@ __all__ = ["run_app"]
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:
+    # Python puts default handlers back while it finalizes: a second SIGTERM
+    # then (a supervisor repeating itself) would kill the process with -15
+    # after a clean shutdown. Ignored, it cannot.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(0)
 
 

@@ -80,7 +80,7 @@ def test_each_component_registers_passing_and_the_planner_answers(tmp_path: Path
 
         # A graceful stop deregisters every component and exits 0.
         for proc in started[1:]:
-            proc.proc.terminate()
+            proc.terminate()
         for proc in started[1:]:
             assert proc.stop() == 0, proc.log.read_text()[-2000:]
         assert httpx.get(registry_url + "/v1/services").json() == []

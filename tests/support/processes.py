@@ -18,6 +18,7 @@ class MeshProcess:
     def __init__(self, name: str, args: list[str], url: str, logs: Path) -> None:
         self.name = name
         self.url = url
+        self.terminated = False
         self.log = logs / f"{name}.log"
         command = [sys.executable, "-m", "meshgate", "--log-json", *args]
         with self.log.open("wb") as out:
@@ -36,10 +37,16 @@ class MeshProcess:
             time.sleep(0.05)
         raise AssertionError(f"{self.name} was not ready within {within}s")
 
+    def terminate(self) -> None:
+        """Ask the process to stop (once: a second SIGTERM is not a stronger request)."""
+        if not self.terminated and self.proc.poll() is None:
+            self.terminated = True
+            self.proc.terminate()
+
     def stop(self, within: float = 20.0) -> int:
         """SIGTERM, then SIGKILL if it does not end; return the exit status."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.terminate()
             try:
                 self.proc.wait(timeout=within)
             except subprocess.TimeoutExpired:
