@@ -11,8 +11,8 @@ from __future__ import annotations
 import abc
 import itertools
 import random
-from collections.abc import Sequence
-from typing import ClassVar, Protocol
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Protocol, TypeVar
 
 from registry.models import Health, InstanceKey
 
@@ -21,6 +21,7 @@ __all__ = [
     "Balancer",
     "Candidate",
     "LeastInFlight",
+    "Load",
     "RoundRobin",
     "Weighted",
     "create_balancer",
@@ -28,7 +29,7 @@ __all__ = [
 
 
 class Candidate(Protocol):
-    """What a strategy may look at: identity, registry health and current load."""
+    """What a strategy may look at of an instance: identity and registry health."""
 
     @property
     def key(self) -> InstanceKey: ...
@@ -36,8 +37,14 @@ class Candidate(Protocol):
     @property
     def health(self) -> Health: ...
 
-    @property
-    def in_flight(self) -> int: ...
+
+#: Current requests in flight to an instance (the gateway's own count).
+Load = Callable[[InstanceKey], int]
+C = TypeVar("C", bound=Candidate)
+
+
+def _no_load(key: InstanceKey) -> int:
+    return 0
 
 
 class Balancer(abc.ABC):
@@ -46,7 +53,7 @@ class Balancer(abc.ABC):
     name: ClassVar[str]
 
     @abc.abstractmethod
-    def pick(self, target: str, candidates: Sequence[Candidate]) -> Candidate:
+    def pick(self, target: str, candidates: Sequence[C], load: Load = _no_load) -> C:
         """One of ``candidates`` (never empty) for a request to ``target``."""
 
 
@@ -58,7 +65,7 @@ class RoundRobin(Balancer):
     def __init__(self) -> None:
         self._counters: dict[str, itertools.count[int]] = {}
 
-    def pick(self, target: str, candidates: Sequence[Candidate]) -> Candidate:
+    def pick(self, target: str, candidates: Sequence[C], load: Load = _no_load) -> C:
         counter = self._counters.get(target)
         if counter is None:
             counter = self._counters[target] = itertools.count(random.randrange(1 << 16))  # noqa: S311
@@ -77,12 +84,12 @@ class LeastInFlight(Balancer):
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()  # noqa: S311 - not security
 
-    def pick(self, target: str, candidates: Sequence[Candidate]) -> Candidate:
+    def pick(self, target: str, candidates: Sequence[C], load: Load = _no_load) -> C:
         if len(candidates) == 1:
             return candidates[0]
         a, b = self._rng.sample(range(len(candidates)), 2)
         first, second = candidates[a], candidates[b]
-        return first if first.in_flight <= second.in_flight else second
+        return first if load(first.key) <= load(second.key) else second
 
 
 class Weighted(Balancer):
@@ -98,7 +105,7 @@ class Weighted(Balancer):
     def __init__(self) -> None:
         self._current: dict[str, dict[InstanceKey, int]] = {}
 
-    def pick(self, target: str, candidates: Sequence[Candidate]) -> Candidate:
+    def pick(self, target: str, candidates: Sequence[C], load: Load = _no_load) -> C:
         current = self._current.setdefault(target, {})
         keys = {c.key for c in candidates}
         for stale in [k for k in current if k not in keys]:

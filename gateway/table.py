@@ -35,6 +35,10 @@ class Route:
     origin: tuple[str, int]
     #: Agents: the URL of the card's JSON-RPC interface; tool servers: the MCP URL.
     endpoint: str
+    #: The request target (path and query) of ``endpoint``, ready for the wire.
+    endpoint_target: bytes
+    #: The path of ``base_url`` (ends with ``/``): other paths are relative to it.
+    base_path: str
     skills: frozenset[str] = frozenset()
     card: Mapping[str, Any] | None = None
     tools: tuple[Mapping[str, Any], ...] = ()
@@ -55,6 +59,8 @@ class Route:
             endpoint = _jsonrpc_interface(instance.card or {}, base)
         parts = urlsplit(base)
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = urlsplit(endpoint)
+        endpoint_target = (target.path or "/") + (f"?{target.query}" if target.query else "")
         return cls(
             key=instance.key,
             kind=instance.kind,
@@ -62,6 +68,8 @@ class Route:
             base_url=base,
             origin=(parts.hostname or "", port),
             endpoint=endpoint,
+            endpoint_target=endpoint_target.encode(),
+            base_path=parts.path or "/",
             skills=frozenset(instance.skills),
             card=instance.card,
             tools=tuple(instance.tools or ()),

@@ -11,6 +11,7 @@ import click
 
 from meshgate import __version__
 from meshgate.commands.agent import agent
+from meshgate.commands.gateway import gateway
 from meshgate.commands.mcp_server import mcp_server
 from meshgate.logs import configure_logging
 from meshgate.serving import run_app
@@ -113,4 +114,5 @@ def registry(
 
 
 main.add_command(agent)
+main.add_command(gateway)
 main.add_command(mcp_server)

@@ -16,7 +16,6 @@ from registry.models import Health, InstanceKey
 class Fake:
     key: InstanceKey
     health: Health = Health.PASSING
-    in_flight: int = 0
 
 
 def instances(n: int, **kw: object) -> list[Fake]:
@@ -64,8 +63,9 @@ def test_round_robin_takes_turns() -> None:
 
 def test_least_inflight_prefers_the_less_loaded() -> None:
     balancer = LeastInFlight(random.Random(7))
-    busy, idle = Fake(("svc", "busy"), in_flight=10), Fake(("svc", "idle"))
-    assert all(balancer.pick("svc", [busy, idle]) is idle for _ in range(50))
+    busy, idle = Fake(("svc", "busy")), Fake(("svc", "idle"))
+    load = {busy.key: 10, idle.key: 0}
+    assert all(balancer.pick("svc", [busy, idle], load.__getitem__) is idle for _ in range(50))
 
 
 def test_weighted_sends_warning_instances_a_quarter_share() -> None:

@@ -1,0 +1,282 @@
+"""A2A through the gateway: ``/a2a/{agent}/`` and ``/a2a/skills/{skill}/``.
+
+JSON-RPC is parsed only for what routing needs (the method, the task it
+concerns) and forwarded as the caller's bytes; SSE streams pass through chunk
+by chunk, and a caller that goes away closes the upstream stream. Cards are
+served from the route table with their URLs on the gateway. The HTTP+JSON
+binding (``message:send``, ``tasks/{id}`` ...) is routed the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from starlette.types import Receive, Scope, Send
+
+from gateway.asgi import header, read_body, send_body, upstream_headers
+from gateway.cards import CardCache
+from gateway.errors import BadRequest, GatewayError, NotFound, jsonrpc_response, problem_response
+from gateway.forwarding import Exchange, Forwarder, Target
+from gateway.metrics import GatewayMetrics
+from gateway.proxy import UpstreamError
+from gateway.watcher import RouteWatcher
+
+__all__ = ["A2AGateway", "A2ASettings"]
+
+CARD_PATH = ".well-known/agent-card.json"
+#: Methods that may run twice without harm: retried on another instance.
+IDEMPOTENT = frozenset(
+    (
+        "GetTask",
+        "ListTasks",
+        "GetExtendedAgentCard",
+        "GetTaskPushNotificationConfig",
+        "ListTaskPushNotificationConfigs",
+    )
+)
+_SENDS = frozenset(("SendMessage", "SendStreamingMessage"))
+_JSON = (b"content-type", b"application/json")
+
+
+@dataclass(frozen=True)
+class A2ASettings:
+    #: The gateway's URL as clients reach it; by default taken from each request.
+    public_url: str | None = None
+    max_body_bytes: int = 1_048_576
+    #: Largest non-streamed upstream answer relayed.
+    max_response_bytes: int = 16 * 1_048_576
+
+
+class A2AGateway:
+    def __init__(
+        self,
+        forwarder: Forwarder,
+        watcher: RouteWatcher,
+        metrics: GatewayMetrics,
+        settings: A2ASettings | None = None,
+    ) -> None:
+        self.forwarder = forwarder
+        self.watcher = watcher
+        self.metrics = metrics
+        self.settings = settings or A2ASettings()
+        self.cards = CardCache()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """Answer one request whose canonical path starts with ``/a2a/``."""
+        started = time.perf_counter()
+        name, _, rest = path[5:].partition("/")
+        route_label = "a2a"
+        if name == "skills":
+            skill, _, rest = rest.partition("/")
+            target, base_path = Target(skill=skill), f"/a2a/skills/{skill}"
+            route_label = "a2a_skill"
+        else:
+            target, base_path = Target(service=name), f"/a2a/{name}"
+        status = 500
+        try:
+            if not (target.service or target.skill):
+                raise NotFound("no such agent")
+            method = scope["method"]
+            if rest == CARD_PATH and method in ("GET", "HEAD"):
+                route_label = "card"
+                status = await self._card(scope, send, target, base_path)
+            elif rest == "" and method == "POST":
+                status = await self._jsonrpc(scope, receive, send, target)
+            else:
+                status = await self._binding(scope, receive, send, target, rest)
+        finally:
+            self.metrics.requests(route_label, str(status)).inc()
+            self.metrics.latency(route_label).observe(time.perf_counter() - started)
+
+    # -- cards ---------------------------------------------------------------
+
+    async def _card(self, scope: Scope, send: Send, target: Target, base_path: str) -> int:
+        table = self.watcher.table
+        service = target.service
+        if service is None:
+            routes = table.by_skill(target.skill or "")
+            service = routes[0].service if routes else None
+        body = None
+        if service is not None:
+            body = self.cards.get(table, base_path, service, self.public_url(scope) + base_path)
+        if body is None:
+            return await _problem(send, NotFound("no such agent"))
+        await send_body(send, 200, [_JSON, (b"cache-control", b"max-age=30")], body)
+        return 200
+
+    def public_url(self, scope: Scope) -> str:
+        """The gateway's base URL as this caller reaches it."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        host = (header(scope, b"host") or b"localhost").decode("latin-1")
+        return f"{scope.get('scheme', 'http')}://{host}"
+
+    # -- JSON-RPC ------------------------------------------------------------
+
+    async def _jsonrpc(self, scope: Scope, receive: Receive, send: Send, target: Target) -> int:
+        request_id: Any = None
+        try:
+            body = await read_body(receive, self.settings.max_body_bytes)
+            try:
+                message = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                raise BadRequest("the body is not JSON") from None
+            if not isinstance(message, dict):
+                raise BadRequest("a JSON-RPC request must be an object")
+            request_id = message.get("id")
+            method = message.get("method")
+            params = message.get("params")
+            params = params if isinstance(params, dict) else {}
+            target = Target(target.service, target.skill, _task_of(method, params))
+            if target.skill and method in _SENDS:
+                body = _with_skill(message, params, target.skill) or body
+            exchange = await self.forwarder.send(
+                target,
+                b"POST",
+                None,
+                upstream_headers(scope),
+                body,
+                idempotent=method in IDEMPOTENT,
+            )
+        except GatewayError as error:
+            status, headers, payload = jsonrpc_response(error, request_id)
+            await send_body(send, status, headers, payload)
+            return status
+        return await self._relay(scope, receive, send, exchange, learn=method in _SENDS)
+
+    # -- HTTP+JSON binding ---------------------------------------------------
+
+    async def _binding(
+        self, scope: Scope, receive: Receive, send: Send, target: Target, rest: str
+    ) -> int:
+        try:
+            body = await read_body(receive, self.settings.max_body_bytes)
+            task_id = None
+            if rest.startswith("tasks/"):
+                task_id = rest[6:].partition("/")[0].partition(":")[0] or None
+            query = scope.get("query_string", b"").decode("latin-1")
+            path = rest + (f"?{query}" if query else "")
+            method = scope["method"]
+            exchange = await self.forwarder.send(
+                Target(target.service, target.skill, task_id),
+                method.encode(),
+                path,
+                upstream_headers(scope),
+                body,
+                idempotent=method in ("GET", "HEAD"),
+            )
+        except GatewayError as error:
+            return await _problem(send, error)
+        return await self._relay(scope, receive, send, exchange, learn=rest == "message:send")
+
+    # -- answers -------------------------------------------------------------
+
+    async def _relay(
+        self, scope: Scope, receive: Receive, send: Send, exchange: Exchange, *, learn: bool
+    ) -> int:
+        response = exchange.response
+        content_type = next((v for k, v in response.headers if k == b"content-type"), b"")
+        if content_type.startswith(b"text/event-stream"):
+            await self._stream(receive, send, exchange, learn=learn)
+            return int(response.status)
+        try:
+            body = await response.read(self.settings.max_response_bytes)
+        except Exception:
+            await exchange.finish(ok=False)
+            raise
+        await exchange.finish()
+        if learn:
+            self._learn(exchange, body)
+        await send_body(send, response.status, response.headers, body)
+        return int(response.status)
+
+    async def _stream(
+        self, receive: Receive, send: Send, exchange: Exchange, *, learn: bool
+    ) -> None:
+        response = exchange.response
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": response.headers}
+        )
+        completed = upstream_failed = False
+        async with anyio.create_task_group() as tg:
+
+            async def caller_gone() -> None:
+                # Once the body is read, receive() returns only on disconnect.
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(caller_gone)
+            first = learn
+            try:
+                async for chunk in response.stream():
+                    if first:
+                        self._learn(exchange, chunk)
+                        first = False
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                completed = True
+            except UpstreamError:
+                # The head is sent: all that is left is to end the stream early.
+                upstream_failed = True
+            tg.cancel_scope.cancel()
+        await exchange.finish(ok=False if upstream_failed else None)
+        if completed or upstream_failed:
+            await send({"type": "http.response.body", "body": b""})
+
+    def _learn(self, exchange: Exchange, data: bytes) -> None:
+        """Remember which instance owns the task an answer created."""
+        task_id = _created_task(data)
+        if task_id:
+            self.forwarder.router.affinity.remember(task_id, exchange.route.key)
+
+
+def _task_of(method: object, params: dict[str, Any]) -> str | None:
+    if method in _SENDS:
+        message = params.get("message")
+        task = message.get("taskId") if isinstance(message, dict) else None
+    else:
+        task = params.get("id") or params.get("taskId")
+    return task if isinstance(task, str) and task else None
+
+
+def _with_skill(message: dict[str, Any], params: dict[str, Any], skill: str) -> bytes | None:
+    """The request with ``metadata.skill`` set, unless the caller chose one."""
+    metadata = params.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("skill"):
+        return None
+    params["metadata"] = {**(metadata if isinstance(metadata, dict) else {}), "skill": skill}
+    message["params"] = params
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def _created_task(data: bytes) -> str | None:
+    text = data
+    if data.startswith((b"data:", b"event:", b"id:", b":")):
+        for line in data.splitlines():
+            if line.startswith(b"data:"):
+                text = line[5:]
+                break
+    try:
+        answer = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    result = answer.get("result", answer) if isinstance(answer, dict) else None
+    if not isinstance(result, dict):
+        return None
+    for key in ("task", "statusUpdate", "artifactUpdate", "message"):
+        item = result.get(key)
+        if isinstance(item, dict):
+            found = item.get("id") if key == "task" else item.get("taskId")
+            if isinstance(found, str):
+                return found
+    return None
+
+
+async def _problem(send: Send, error: GatewayError) -> int:
+    status, headers, body = problem_response(error)
+    await send_body(send, status, headers, body)
+    return status

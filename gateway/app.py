@@ -1,0 +1,288 @@
+"""The gateway application: one ASGI app, one lifespan owning every background task.
+
+``/a2a/...`` is served by a raw-ASGI fast path (no Request objects, no router
+walk); everything else — the REST facade, ``/v1/agents``, the operational
+routes and the docs — by a Starlette app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.a2a import A2AGateway, A2ASettings
+from gateway.balancing import create_balancer
+from gateway.errors import (
+    GatewayError,
+    Overloaded,
+    RateLimited,
+    handle_exception,
+    is_jsonrpc_route,
+    send_error,
+)
+from gateway.forwarding import Forwarder
+from gateway.limits import AdmissionQueue, RateLimiter, RetryBudget
+from gateway.metrics import GatewayMetrics
+from gateway.openapi import openapi_document
+from gateway.proxy import ClientSettings, UpstreamClient
+from gateway.rest import invoke, list_agents, stream
+from gateway.router import Router
+from gateway.security import (
+    Authenticator,
+    AuthMiddleware,
+    AuthSettings,
+    BodyLimitMiddleware,
+    HeaderSettings,
+    SecurityHeadersMiddleware,
+)
+from gateway.table import RouteTable
+from gateway.upstreams import OutlierPolicy, Upstreams
+from gateway.watcher import RouteWatcher
+from registry.client import RegistryClient
+from registry.server.openapi import docs_page
+
+__all__ = ["Gateway", "GatewaySettings", "create_gateway"]
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """How a gateway behaves; the CLI builds this from flags and the environment."""
+
+    registry_url: str
+    registry_api_key: str | None = None
+    #: The gateway's URL as clients reach it (cards point there); default: each request's Host.
+    public_url: str | None = None
+    balancer: str = "least_inflight"
+    outliers: OutlierPolicy = field(default_factory=OutlierPolicy)
+    client: ClientSettings = field(default_factory=ClientSettings)
+    max_body_bytes: int = 1_048_576
+    #: At most this share of extra attempts (retries) over requests.
+    retry_ratio: float = 0.2
+    #: Wait of the registry watch's blocking queries.
+    watch_wait: float = 30.0
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    headers: HeaderSettings = field(default_factory=HeaderSettings)
+    #: Requests per second per principal (anonymous callers: per address); None: no limit.
+    rate_limit: float | None = None
+    rate_burst: float = 20.0
+    #: Proxied requests in flight at once; beyond it a bounded queue, then 503.
+    max_concurrent: int = 1024
+    max_queued: int = 1024
+    max_queue_wait: float = 5.0
+
+
+class Gateway:
+    """The parts of a running gateway, shared by the routes (``app.state.gateway``)."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        http: httpx.AsyncClient | None = None,
+        upstream: UpstreamClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self._own_http = http is None
+        self.http = http or httpx.AsyncClient(timeout=settings.watch_wait + 10, trust_env=False)
+        self.registry = RegistryClient(
+            settings.registry_url, http=self.http, api_key=settings.registry_api_key
+        )
+        self.metrics = GatewayMetrics()
+        self.upstreams = Upstreams(settings.outliers)
+        self.upstreams.on_eject = lambda key, _: self.metrics.ejections(key[0]).inc()
+        self.watcher = RouteWatcher(
+            self.registry, wait=settings.watch_wait, on_table=self._on_table
+        )
+        self.metrics.follow(lambda: self.watcher.staleness, lambda: self.watcher.stale)
+        self.router = Router(
+            lambda: self.watcher.table, self.upstreams, create_balancer(settings.balancer)
+        )
+        self.upstream = upstream or UpstreamClient(settings.client)
+        self.forwarder = Forwarder(
+            self.router, self.upstream, RetryBudget(ratio=settings.retry_ratio), self.metrics
+        )
+        self.authenticator = Authenticator(settings.auth, http=self.http)
+        self.rate_limiter = (
+            RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
+        )
+        self.admission = AdmissionQueue(
+            settings.max_concurrent, settings.max_queued, settings.max_queue_wait
+        )
+        self.metrics.queue_depth.set_function(lambda: float(self.admission.queued))
+        self.a2a = A2AGateway(
+            self.forwarder,
+            self.watcher,
+            self.metrics,
+            A2ASettings(public_url=settings.public_url, max_body_bytes=settings.max_body_bytes),
+        )
+
+    def _on_table(self, table: RouteTable) -> None:
+        self.upstreams.forget(table.keys())
+        routable = sum(r.routable for routes in table.services.values() for r in routes)
+        total = sum(len(routes) for routes in table.services.values())
+        self.metrics.table_index.set(table.index)
+        self.metrics.table_instances.labels(routable="true").set(routable)
+        self.metrics.table_instances.labels(routable="false").set(total - routable)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        if self.settings.auth.jwks_url:
+            await self.authenticator.warm()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.watcher.run)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+        await self.upstream.aclose()
+        if self._own_http:
+            await self.http.aclose()
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    watcher = _gateway(request).watcher
+    if not watcher.table.loaded:
+        return JSONResponse({"status": "loading routes"}, status_code=503)
+    body = {"status": "ready", "routes": watcher.table.index, "stale": watcher.stale}
+    return JSONResponse(body)
+
+
+async def metrics(request: Request) -> Response:
+    registry = _gateway(request).metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(docs_page(request.app.state.openapi))
+
+
+#: Routes that reach upstreams: rate-limited per principal and admitted by the queue.
+_PROXIED = ("/a2a/", "/v1/invoke/", "/v1/stream/", "/mcp")
+
+
+class _Dispatch:
+    """``/a2a/`` to the fast path, everything else to Starlette; limits on proxied routes."""
+
+    def __init__(self, gateway: Gateway, rest: ASGIApp) -> None:
+        self.gateway = gateway
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.rest(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not path.startswith(_PROXIED):
+            await self.rest(scope, receive, send)
+            return
+        gateway = self.gateway
+        jsonrpc = is_jsonrpc_route(scope["method"], path)
+        try:
+            if gateway.rate_limiter is not None:
+                wait = gateway.rate_limiter.check(_caller(scope))
+                if wait is not None:
+                    gateway.metrics.refused("rate-limited").inc()
+                    raise RateLimited("too many requests", retry_after=wait)
+            await gateway.admission.acquire()
+        except GatewayError as error:
+            if isinstance(error, Overloaded):
+                gateway.metrics.refused("overloaded").inc()
+            await send_error(send, error, jsonrpc=jsonrpc)
+            return
+        try:
+            if path.startswith("/a2a/"):
+                await gateway.a2a(scope, receive, send, path)
+            else:
+                await self.rest(scope, receive, send)
+        finally:
+            gateway.admission.release()
+
+
+def _caller(scope: Scope) -> str:
+    principal = (scope.get("state") or {}).get("principal")
+    if principal is not None and principal.kind != "anonymous":
+        return str(principal.id)
+    client = scope.get("client")
+    return f"addr:{client[0]}" if client else "anonymous"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("meshgate")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_gateway(
+    settings: GatewaySettings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    upstream: UpstreamClient | None = None,
+) -> Starlette:
+    """The gateway app. ``http`` is the control-plane client (registry, JWKS)."""
+    gateway = Gateway(settings, http=http, upstream=upstream)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with gateway.running():
+            yield
+
+    handlers: dict[Any, Any] = {GatewayError: handle_exception, Exception: handle_exception}
+    rest = Starlette(
+        routes=[
+            Route("/v1/invoke/{agent}", invoke, methods=["POST"]),
+            Route("/v1/stream/{agent}", stream, methods=["POST"]),
+            Route("/v1/agents", list_agents, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/docs", docs, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+        exception_handlers=handlers,
+    )
+    rest.state.gateway = gateway
+    rest.state.a2a = gateway.a2a
+    rest.state.openapi = openapi_document(_version())
+    # Added innermost first: Starlette puts each new middleware outside the last.
+    rest.add_middleware(_Wrap, dispatch=lambda app: _Dispatch(gateway, app))
+    rest.add_middleware(AuthMiddleware, authenticator=gateway.authenticator)
+    rest.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    rest.add_middleware(SecurityHeadersMiddleware, settings=settings.headers)
+    return rest
+
+
+class _Wrap:
+    """Puts the fast path in front of the Starlette router, inside its middleware."""
+
+    def __init__(self, app: ASGIApp, dispatch: Any) -> None:
+        self.app = dispatch(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)

@@ -1,0 +1,86 @@
+"""Small raw-ASGI helpers for the gateway's hot path (no Request objects)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.types import Receive, Scope, Send
+
+from gateway.errors import PayloadTooLarge
+
+__all__ = [
+    "HOP_BY_HOP",
+    "client_credentials",
+    "header",
+    "read_body",
+    "send_body",
+    "upstream_headers",
+]
+
+#: Headers that belong to one connection, not to the request (RFC 9110 §7.6.1),
+#: plus the caller's host and length, which the upstream client sets itself.
+HOP_BY_HOP = frozenset(
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+    )
+)
+#: The caller's credentials for the gateway: never forwarded upstream.
+client_credentials = frozenset((b"authorization", b"x-api-key", b"cookie", b"proxy-authorization"))
+_DROPPED = HOP_BY_HOP | client_credentials | {b"x-forwarded-for", b"x-forwarded-host"}
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body; :class:`PayloadTooLarge` past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the request body is over {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def upstream_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The caller's headers as an upstream should see them, with X-Forwarded-*."""
+    headers = [(k, v) for k, v in scope["headers"] if k not in _DROPPED]
+    client = scope.get("client")
+    if client:
+        headers.append((b"x-forwarded-for", client[0].encode()))
+    host = header(scope, b"host")
+    if host:
+        headers.append((b"x-forwarded-host", host))
+    headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+    return headers
+
+
+async def send_body(
+    send: Send, status: int, headers: Iterable[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """One whole response with its Content-Length."""
+    out = [(k, v) for k, v in headers if k != b"content-length"]
+    out.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,156 @@
+"""Sending one request upstream: pick, attempt, account, and retry when safe.
+
+A retry goes to another instance, and only when it cannot run the request
+twice: the request provably never reached the upstream (connect refused, a
+dead pooled connection before any byte was written), or the call is
+idempotent (``GetTask``, card fetches). Retries draw on a budget of at most
+20 % of requests, so a sick service is not hit with a retry storm.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from gateway.errors import NoHealthyUpstream, UpstreamTimeout, UpstreamUnavailable
+from gateway.limits import RetryBudget
+from gateway.metrics import GatewayMetrics
+from gateway.proxy import UpstreamClient, UpstreamError, UpstreamResponse
+from gateway.proxy import UpstreamTimeout as ClientTimeout
+from gateway.router import NoRoute, Router
+from gateway.table import Route
+from registry.models import InstanceKey
+
+__all__ = ["Exchange", "Forwarder", "Target"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a request goes: a service or a skill, and the task it concerns."""
+
+    service: str | None = None
+    skill: str | None = None
+    task_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.service or f"skill:{self.skill}"
+
+
+class Exchange:
+    """An upstream response in progress; :meth:`finish` exactly once when done with it."""
+
+    __slots__ = ("_forwarder", "_open", "response", "route", "started")
+
+    def __init__(
+        self, forwarder: Forwarder, route: Route, response: UpstreamResponse, started: float
+    ) -> None:
+        self._forwarder = forwarder
+        self.route = route
+        self.response = response
+        self.started = started
+        self._open = True
+
+    async def finish(self, *, ok: bool | None = None) -> None:
+        """Release the connection and account the outcome (a 5xx counts as failed)."""
+        if not self._open:
+            return
+        self._open = False
+        await self.response.aclose()
+        healthy = self.response.status < 500 if ok is None else ok
+        self._forwarder.settle(self.route, ok=healthy)
+
+
+#: Upstream statuses that mean "this instance is in trouble", not "your request is bad".
+_FAILING = frozenset((500, 502, 503, 504))
+
+
+class Forwarder:
+    def __init__(
+        self,
+        router: Router,
+        client: UpstreamClient,
+        budget: RetryBudget,
+        metrics: GatewayMetrics,
+        *,
+        max_attempts: int = 3,
+    ) -> None:
+        self.router = router
+        self.client = client
+        self.budget = budget
+        self.metrics = metrics
+        self.max_attempts = max_attempts
+
+    async def send(
+        self,
+        target: Target,
+        method: bytes,
+        path: str | None,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        idempotent: bool,
+    ) -> Exchange:
+        """Send to an instance of ``target``; ``path`` ``None`` means the route's endpoint.
+
+        Raises a :class:`~gateway.errors.GatewayError` when no attempt succeeds.
+        """
+        self.budget.record_request()
+        tried: list[InstanceKey] = []
+        while True:
+            try:
+                route = self.router.pick(
+                    service=target.service,
+                    skill=target.skill,
+                    task_id=target.task_id,
+                    exclude=tried,
+                )
+            except NoRoute as exc:
+                raise NoHealthyUpstream(f"no healthy instance of {target.label}") from exc
+            tried.append(route.key)
+            upstreams = self.router.upstreams
+            upstreams.begin(route.key)
+            started = time.perf_counter()
+            try:
+                response = await self.client.request(
+                    route.origin, method, _target_bytes(route, path), headers, body
+                )
+            except UpstreamError as exc:
+                self.settle(route, ok=False)
+                outcome = "timeout" if isinstance(exc, ClientTimeout) else "error"
+                self.metrics.upstream(route.service, outcome).inc()
+                reason = "idempotent" if exc.sent else "unreached"
+                if self._may_retry(route, not exc.sent or idempotent, tried, reason):
+                    continue
+                if isinstance(exc, ClientTimeout):
+                    raise UpstreamTimeout(f"{target.label} did not answer in time") from exc
+                raise UpstreamUnavailable(f"{target.label} could not be reached") from exc
+            self.metrics.upstream_latency(route.service).observe(time.perf_counter() - started)
+            if response.status in _FAILING:
+                self.metrics.upstream(route.service, "5xx").inc()
+                if idempotent and self._may_retry(route, True, tried, "5xx"):
+                    await response.aclose()
+                    self.settle(route, ok=False)
+                    continue
+            else:
+                self.metrics.upstream(route.service, "ok").inc()
+            return Exchange(self, route, response, started)
+
+    def settle(self, route: Route, *, ok: bool) -> None:
+        """Account the end of one attempt on ``route`` (outlier detection included)."""
+        peers = len(self.router.table().services.get(route.service, ()))
+        self.router.upstreams.end(route.key, ok=ok, peers=max(peers, 1))
+
+    def _may_retry(self, route: Route, safe: bool, tried: list[InstanceKey], reason: str) -> bool:
+        if not safe or len(tried) >= self.max_attempts:
+            return False
+        if not self.budget.try_acquire_retry():
+            return False
+        self.metrics.retries(route.service, reason).inc()
+        return True
+
+
+def _target_bytes(route: Route, path: str | None) -> bytes:
+    if path is None:
+        return route.endpoint_target
+    return (route.base_path + path).encode()

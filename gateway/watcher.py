@@ -1,0 +1,102 @@
+"""Keeps the route table current from one blocking-query watch of the registry.
+
+The table is rebuilt when the registry's index moves and swapped whole. When
+the registry cannot be reached the last good table keeps serving, marked
+stale; :attr:`RouteWatcher.staleness` says for how long.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import anyio
+
+from gateway.table import RouteTable
+from registry.client import Backoff, RegistryClient
+from registry.errors import BackendUnavailable, RegistryError
+
+__all__ = ["RouteWatcher"]
+
+logger = logging.getLogger("meshgate.gateway.routes")
+
+#: At most this many registry queries a second, however fast the index moves.
+_MIN_QUERY_INTERVAL = 0.05
+
+
+class RouteWatcher:
+    """Owns the current :class:`RouteTable`; run :meth:`run` in the gateway's lifespan."""
+
+    def __init__(
+        self,
+        registry: RegistryClient,
+        *,
+        wait: float = 30.0,
+        on_table: Callable[[RouteTable], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry = registry
+        self._wait = wait
+        self._on_table = on_table
+        self._clock = clock
+        self.table = RouteTable.empty()
+        self.loaded = anyio.Event()
+        #: When the registry last answered; ``None`` while it answers.
+        self._unreachable_since: float | None = None
+        self._last_answer = 0.0
+
+    @property
+    def stale(self) -> bool:
+        """True while the registry cannot be reached (the table may be out of date)."""
+        return self._unreachable_since is not None
+
+    @property
+    def staleness(self) -> float:
+        """Seconds since the registry last answered, 0 while it answers."""
+        if self._unreachable_since is None:
+            return 0.0
+        return self._clock() - self._last_answer if self._last_answer else 0.0
+
+    async def run(self) -> None:
+        index = 0
+        backoff = Backoff(base=0.1, cap=2.0)
+        last_query = float("-inf")
+        while True:
+            pause = last_query + _MIN_QUERY_INTERVAL - self._clock()
+            if pause > 0:
+                await anyio.sleep(pause)
+            last_query = self._clock()
+            try:
+                result = await self._registry.all_instances(
+                    index=index or None, wait=self._wait if index else None
+                )
+            except RegistryError as exc:
+                if not isinstance(exc, BackendUnavailable) and type(exc) is not RegistryError:
+                    logger.error("the registry refused the route watch: %s", exc.detail)
+                if self._unreachable_since is None:
+                    self._unreachable_since = self._clock()
+                    logger.warning(
+                        "registry unreachable (%s); serving the last route table", exc.detail
+                    )
+                await anyio.sleep(backoff.next_delay())
+                continue
+            self._last_answer = self._clock()
+            if self._unreachable_since is not None:
+                logger.info("registry reachable again")
+                self._unreachable_since = None
+            backoff.reset()
+            current = max(result.index, 1)
+            if current < index:
+                logger.info("registry index went back (%d -> %d): reloading", index, current)
+            if current != index or not self.table.loaded:
+                self._swap(RouteTable.build(result.value, current, now=self._clock()))
+            index = current
+
+    def _swap(self, table: RouteTable) -> None:
+        self.table = table
+        if self._on_table is not None:
+            self._on_table(table)
+        if not self.loaded.is_set():
+            logger.info("route table loaded: %d services", len(table.services))
+            self.loaded.set()
