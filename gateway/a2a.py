@@ -23,6 +23,7 @@ from gateway.errors import BadRequest, GatewayError, NotFound, jsonrpc_response,
 from gateway.forwarding import Exchange, Forwarder, Target
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import UpstreamError
+from gateway.telemetry import record_status, route_span
 from gateway.watcher import RouteWatcher
 
 __all__ = ["A2AGateway", "A2ASettings"]
@@ -77,20 +78,22 @@ class A2AGateway:
         else:
             target, base_path = Target(service=name), f"/a2a/{name}"
         status = 500
-        try:
-            if not (target.service or target.skill):
-                raise NotFound("no such agent")
-            method = scope["method"]
-            if rest == CARD_PATH and method in ("GET", "HEAD"):
-                route_label = "card"
-                status = await self._card(scope, send, target, base_path)
-            elif rest == "" and method == "POST":
-                status = await self._jsonrpc(scope, receive, send, target)
-            else:
-                status = await self._binding(scope, receive, send, target, rest)
-        finally:
-            self.metrics.requests(route_label, str(status)).inc()
-            self.metrics.latency(route_label).observe(time.perf_counter() - started)
+        method = scope["method"]
+        with route_span(scope["headers"], route_label, target.label, method) as span:
+            try:
+                if not (target.service or target.skill):
+                    status = await _problem(send, NotFound("no such agent"))
+                elif rest == CARD_PATH and method in ("GET", "HEAD"):
+                    route_label = "card"
+                    status = await self._card(scope, send, target, base_path)
+                elif rest == "" and method == "POST":
+                    status = await self._jsonrpc(scope, receive, send, target)
+                else:
+                    status = await self._binding(scope, receive, send, target, rest)
+            finally:
+                record_status(span, status)
+                self.metrics.requests(route_label, str(status)).inc()
+                self.metrics.latency(route_label).observe(time.perf_counter() - started)
 
     # -- cards ---------------------------------------------------------------
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from gateway.errors import NoHealthyUpstream, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import NoHealthyUpstream, NotFound, UpstreamTimeout, UpstreamUnavailable
 from gateway.limits import RetryBudget
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import UpstreamClient, UpstreamError, UpstreamResponse
 from gateway.proxy import UpstreamTimeout as ClientTimeout
 from gateway.router import NoRoute, Router
 from gateway.table import Route
+from gateway.telemetry import attempt_span, record_status, traced_headers
 from registry.models import InstanceKey
 
 __all__ = ["Exchange", "Forwarder", "Target"]
@@ -106,15 +107,25 @@ class Forwarder:
                     exclude=tried,
                 )
             except NoRoute as exc:
-                raise NoHealthyUpstream(f"no healthy instance of {target.label}") from exc
+                if not exc.known and not tried:
+                    raise NotFound("no such agent") from exc
+                raise NoHealthyUpstream(
+                    f"no healthy instance of {target.label}", retry_after=1.0
+                ) from exc
             tried.append(route.key)
             upstreams = self.router.upstreams
             upstreams.begin(route.key)
             started = time.perf_counter()
             try:
-                response = await self.client.request(
-                    route.origin, method, _target_bytes(route, path), headers, body
-                )
+                with attempt_span(route.service, route.key[1], route.origin) as span:
+                    response = await self.client.request(
+                        route.origin,
+                        method,
+                        _target_bytes(route, path),
+                        traced_headers(headers, span),
+                        body,
+                    )
+                    record_status(span, response.status)
             except UpstreamError as exc:
                 self.settle(route, ok=False)
                 outcome = "timeout" if isinstance(exc, ClientTimeout) else "error"

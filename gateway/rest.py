@@ -21,6 +21,7 @@ from gateway.asgi import upstream_headers
 from gateway.cards import rewrite_card
 from gateway.errors import BadRequest, GatewayError, UpstreamUnavailable
 from gateway.forwarding import Target
+from gateway.telemetry import record_status, route_span
 from registry.models import Kind
 
 __all__ = ["invoke", "list_agents", "stream", "task_result"]
@@ -137,9 +138,11 @@ def _status_text(status: Mapping[str, Any]) -> str:
 async def invoke(request: Request) -> Response:
     agent, body = await _message(request, "SendMessage")
     gateway = _gateway(request)
-    exchange = await gateway.forwarder.send(
-        Target(service=agent), b"POST", None, _headers(request), body, idempotent=False
-    )
+    with route_span(request.scope["headers"], "rest_invoke", agent, "POST") as span:
+        exchange = await gateway.forwarder.send(
+            Target(service=agent), b"POST", None, _headers(request), body, idempotent=False
+        )
+        record_status(span, exchange.response.status)
     try:
         raw = await exchange.response.read(gateway.settings.max_response_bytes)
     finally:
@@ -158,9 +161,11 @@ async def invoke(request: Request) -> Response:
 async def stream(request: Request) -> Response:
     agent, body = await _message(request, "SendStreamingMessage")
     gateway = _gateway(request)
-    exchange = await gateway.forwarder.send(
-        Target(service=agent), b"POST", None, _headers(request), body, idempotent=False
-    )
+    with route_span(request.scope["headers"], "rest_stream", agent, "POST") as span:
+        exchange = await gateway.forwarder.send(
+            Target(service=agent), b"POST", None, _headers(request), body, idempotent=False
+        )
+        record_status(span, exchange.response.status)
 
     async def events() -> AsyncIterator[bytes]:
         facade = _StreamFacade(agent)
