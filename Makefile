@@ -17,7 +17,7 @@ NODE_TOOLS := $(TOOLS)/node/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,consul]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,consul,otlp]'
 	touch $(STAMP)
 
 demo: $(STAMP)

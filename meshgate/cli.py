@@ -110,7 +110,7 @@ def registry(
         api_keys=_api_keys(api_keys),
     )
     click.echo(f"meshgate registry on http://{host}:{port} ({store.name} backend)", err=True)
-    run_app(create_app(store, settings), host=host, port=port)
+    run_app(create_app(store, settings), host=host, port=port, service="meshgate-registry")
 
 
 main.add_command(agent)

@@ -8,6 +8,8 @@ from typing import Any
 
 import uvicorn
 
+from meshgate.telemetry import configure_tracing
+
 __all__ = ["run_app"]
 
 
@@ -19,12 +21,15 @@ def _exit_cleanly(signum: int, frame: Any) -> None:
     sys.exit(0)
 
 
-def run_app(app: Any, *, host: str, port: int, grace_seconds: int = 5) -> None:
+def run_app(
+    app: Any, *, host: str, port: int, grace_seconds: int = 5, service: str = "meshgate"
+) -> None:
     """Serve ``app`` until SIGTERM or Ctrl-C, then shut down gracefully.
 
     uvicorn re-raises the signal that stopped it once shutdown is complete;
     with this handler in place a SIGTERM stop then ends with status 0, so a
     supervisor can tell a requested stop from a crash.
     """
+    configure_tracing(service)
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=grace_seconds)

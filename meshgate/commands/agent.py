@@ -311,4 +311,4 @@ def agent(
         keyed = "with" if llm.api_key else "without"
         click.echo(f"  LLM: {llm.model} at {llm.base_url} ({keyed} an API key)", err=True)
     # uvicorn's own grace (open requests and streams) comes first, then the drain.
-    run_app(app, host=host, port=port, grace_seconds=math.ceil(grace) + 1)
+    run_app(app, host=host, port=port, grace_seconds=math.ceil(grace) + 1, service=hosting.service)

@@ -90,4 +90,4 @@ def gateway(
         max_body_bytes=max_body,
     )
     click.echo(f"meshgate gateway on http://{host}:{port} (registry {registry_url})", err=True)
-    run_app(create_gateway(settings), host=host, port=port)
+    run_app(create_gateway(settings), host=host, port=port, service="meshgate-gateway")

@@ -107,4 +107,4 @@ def mcp_server(
     app = build_tool_server_app(mcp, config, settings)
     where = config.public_url or f"http://{host}:{port}"
     click.echo(f"meshgate mcp-server {mcp.name} at {where.rstrip('/')}/mcp", err=True)
-    run_app(app, host=host, port=port)
+    run_app(app, host=host, port=port, service=config.service)
