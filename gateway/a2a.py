@@ -79,12 +79,14 @@ class A2AGateway:
             target, base_path = Target(service=name), f"/a2a/{name}"
         status = 500
         method = scope["method"]
+        card = rest == CARD_PATH and method in ("GET", "HEAD")
+        if card:
+            route_label = "card"
         with route_span(scope["headers"], route_label, target.label, method) as span:
             try:
                 if not (target.service or target.skill):
                     status = await _problem(send, NotFound("no such agent"))
-                elif rest == CARD_PATH and method in ("GET", "HEAD"):
-                    route_label = "card"
+                elif card:
                     status = await self._card(scope, send, target, base_path)
                 elif rest == "" and method == "POST":
                     status = await self._jsonrpc(scope, receive, send, target)
