@@ -82,6 +82,8 @@ class A2AGateway:
         card = rest == CARD_PATH and method in ("GET", "HEAD")
         if card:
             route_label = "card"
+        in_flight = self.metrics.in_flight(route_label)
+        in_flight.inc()
         with route_span(scope["headers"], route_label, target.label, method) as span:
             try:
                 if not (target.service or target.skill):
@@ -93,6 +95,7 @@ class A2AGateway:
                 else:
                     status = await self._binding(scope, receive, send, target, rest)
             finally:
+                in_flight.dec()
                 record_status(span, status)
                 self.metrics.requests(route_label, str(status)).inc()
                 self.metrics.latency(route_label).observe(time.perf_counter() - started)

@@ -10,6 +10,7 @@ import click
 from gateway.app import GatewaySettings, create_gateway
 from gateway.balancing import BALANCERS
 from gateway.proxy import ClientSettings
+from gateway.security import AuthSettings, CorsSettings, HeaderSettings
 from gateway.upstreams import OutlierPolicy
 from meshgate.serving import run_app
 
@@ -67,6 +68,44 @@ def _keys(flags: tuple[str, ...], variable: str) -> tuple[str, ...]:
     help="Consecutive failures that eject an instance.",
 )
 @click.option("--max-body", type=click.IntRange(1024), default=1_048_576, show_default=True)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Require this key (Bearer or X-API-Key) on every route but /healthz and /readyz "
+    "(repeatable; also MESHGATE_GATEWAY_API_KEYS).",
+)
+@click.option(
+    "--jwt-secret-env",
+    metavar="VAR",
+    help="Accept HS256 JWTs signed with the secret in this environment variable.",
+)
+@click.option("--jwks-url", metavar="URL", help="Accept RS256/ES256 JWTs signed by these keys.")
+@click.option("--jwt-issuer", metavar="ISS", envvar="MESHGATE_GATEWAY_JWT_ISSUER")
+@click.option("--jwt-audience", metavar="AUD", envvar="MESHGATE_GATEWAY_JWT_AUDIENCE")
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    help="Requests per second per caller on proxied routes (default: no limit).",
+)
+@click.option("--rate-burst", type=click.FloatRange(min=1), default=20.0, show_default=True)
+@click.option(
+    "--max-concurrent",
+    type=click.IntRange(1),
+    default=1024,
+    show_default=True,
+    help="Proxied requests in flight; more wait in a bounded queue, then get 503.",
+)
+@click.option("--max-queued", type=click.IntRange(0), default=1024, show_default=True)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Browser origin allowed to call the gateway (repeatable).",
+)
 def gateway(
     host: str,
     port: int,
@@ -78,8 +117,33 @@ def gateway(
     read_timeout: float,
     eject_after: int,
     max_body: int,
+    api_keys: tuple[str, ...],
+    jwt_secret_env: str | None,
+    jwks_url: str | None,
+    jwt_issuer: str | None,
+    jwt_audience: str | None,
+    rate_limit: float | None,
+    rate_burst: float,
+    max_concurrent: int,
+    max_queued: int,
+    cors_origins: tuple[str, ...],
 ) -> None:
     """Route A2A (and MCP) to the mesh's agents and tool servers."""
+    secret = None
+    if jwt_secret_env:
+        secret = os.environ.get(jwt_secret_env)
+        if not secret:
+            raise click.BadParameter(f"${jwt_secret_env} is empty", param_hint="--jwt-secret-env")
+    try:
+        auth = AuthSettings(
+            api_keys=_keys(api_keys, "MESHGATE_GATEWAY_API_KEYS"),
+            jwt_secret=secret,
+            jwks_url=jwks_url,
+            issuer=jwt_issuer,
+            audience=jwt_audience,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     settings = GatewaySettings(
         registry_url=registry_url.rstrip("/"),
         registry_api_key=registry_api_key,
@@ -88,6 +152,15 @@ def gateway(
         outliers=OutlierPolicy(consecutive_failures=eject_after),
         client=ClientSettings(connect_timeout=connect_timeout, read_timeout=read_timeout),
         max_body_bytes=max_body,
+        auth=auth,
+        headers=HeaderSettings(cors=CorsSettings(allow_origins=cors_origins)),
+        rate_limit=rate_limit,
+        rate_burst=rate_burst,
+        max_concurrent=max_concurrent,
+        max_queued=max_queued,
     )
-    click.echo(f"meshgate gateway on http://{host}:{port} (registry {registry_url})", err=True)
+    mode = "auth on" if auth.required else "no auth"
+    click.echo(
+        f"meshgate gateway on http://{host}:{port} (registry {registry_url}, {mode})", err=True
+    )
     run_app(create_gateway(settings), host=host, port=port, service="meshgate-gateway")
