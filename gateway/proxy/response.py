@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from types import TracebackType
 
@@ -100,6 +101,16 @@ class UpstreamResponse:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def __del__(self) -> None:
+        # Dropped unfinished (an exception between request() and aclose()): close
+        # the connection rather than leave it busy, maybe paused, until the
+        # upstream gives up on it. Synchronous, so safe outside the event loop.
+        conn = self._conn
+        if conn is not None:
+            self._conn = None
+            with contextlib.suppress(RuntimeError):  # the event loop is already closed
+                conn.abort()
 
     def _release(self) -> None:
         conn = self._conn

@@ -399,6 +399,21 @@ async def test_aclose_mid_stream_closes_the_upstream_connection(client: Upstream
         assert not answer.complete
 
 
+async def test_a_response_dropped_unfinished_closes_its_connection(
+    client: UpstreamClient,
+) -> None:
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(CHUNKED + b"\r\n" + b"6\r\nevent1\r\n")
+        await peer.wait_gone()
+
+    async with raw_server(handler) as server:
+        answer = await client.request(server.origin, b"GET", b"/sse", [], b"")
+        del answer  # a caller bug: never read nor closed
+        with anyio.fail_after(5):
+            await (await server.peer(0)).gone.wait()
+
+
 async def test_cancelling_a_request_awaiting_its_head_closes_the_connection(
     client: UpstreamClient,
 ) -> None:
