@@ -127,15 +127,19 @@ class Forwarder:
                     )
                     record_status(span, response.status)
             except UpstreamError as exc:
-                self.settle(route, ok=False)
-                outcome = "timeout" if isinstance(exc, ClientTimeout) else "error"
+                timeout = isinstance(exc, ClientTimeout)
+                # Nothing sent and no timeout: refused at once (see Upstreams.end).
+                self.settle(route, ok=False, refused=not exc.sent and not timeout)
+                outcome = "timeout" if timeout else "error"
                 self.metrics.upstream(route.service, outcome).inc()
                 reason = "idempotent" if exc.sent else "unreached"
                 if self._may_retry(route, not exc.sent or idempotent, tried, reason):
                     continue
-                if isinstance(exc, ClientTimeout):
+                if timeout:
                     raise UpstreamTimeout(f"{target.label} did not answer in time") from exc
-                raise UpstreamUnavailable(f"{target.label} could not be reached") from exc
+                # Say whether it may have run: a caller must not assume it did not.
+                failed = "failed before answering" if exc.sent else "could not be reached"
+                raise UpstreamUnavailable(f"{target.label} {failed}") from exc
             self.metrics.upstream_latency(route.service).observe(time.perf_counter() - started)
             if response.status in _FAILING:
                 self.metrics.upstream(route.service, "5xx").inc()
@@ -147,10 +151,10 @@ class Forwarder:
                 self.metrics.upstream(route.service, "ok").inc()
             return Exchange(self, route, response, started)
 
-    def settle(self, route: Route, *, ok: bool) -> None:
+    def settle(self, route: Route, *, ok: bool, refused: bool = False) -> None:
         """Account the end of one attempt on ``route`` (outlier detection included)."""
         peers = len(self.router.table().services.get(route.service, ()))
-        self.router.upstreams.end(route.key, ok=ok, peers=max(peers, 1))
+        self.router.upstreams.end(route.key, ok=ok, peers=max(peers, 1), refused=refused)
 
     def _may_retry(self, route: Route, safe: bool, tried: list[InstanceKey], reason: str) -> bool:
         if not safe or len(tried) >= self.max_attempts:

@@ -6,6 +6,11 @@ outlier detection, as Envoy's): consecutive failures open the instance's
 circuit, which ejects it for a base time that doubles with each ejection; once
 the time is up one trial request is let through (half-open) and its outcome
 closes the circuit or ejects the instance again. A success resets the count.
+
+An instance that refuses connections (a stopped process: nothing was sent,
+the request went to another instance at once) is ejected for the base time
+only, never longer: its trials cost nothing, and once it listens again (a
+restart) it is readmitted within ``base_ejection``, however long it was down.
 """
 
 from __future__ import annotations
@@ -104,11 +109,13 @@ class Upstreams:
             state.trial_in_flight = True
         return state
 
-    def end(self, key: InstanceKey, *, ok: bool, peers: int = 1) -> None:
+    def end(self, key: InstanceKey, *, ok: bool, peers: int = 1, refused: bool = False) -> None:
         """Record the outcome of a request to ``key``.
 
         ``peers`` is the number of instances of its service, for the cap on
-        how many may be ejected at once.
+        how many may be ejected at once. ``refused``: the failure was a
+        connection the instance refused (nothing sent, no time lost), which
+        ejects for ``base_ejection`` without doubling.
         """
         state = self.get(key)
         state.in_flight = max(0, state.in_flight - 1)
@@ -120,8 +127,13 @@ class Upstreams:
                 state.ejections = 0
             return
         state.failures += 1
-        if was_trial or state.failures >= self.policy.consecutive_failures:
-            self._eject(key, state, peers)
+        # Requests sent before an ejection that fail during it are the same
+        # incident, not a failed trial: they do not extend or double it.
+        if was_trial or (
+            state.failures >= self.policy.consecutive_failures
+            and state.state(self._clock()) is not BreakerState.OPEN
+        ):
+            self._eject(key, state, peers, refused=refused)
 
     def forget(self, keep: set[InstanceKey]) -> None:
         """Drop the state of instances that left the route table (and are idle)."""
@@ -136,15 +148,23 @@ class Upstreams:
             if (s := self._states.get(k)) is not None and s.state(now) is BreakerState.OPEN
         )
 
-    def _eject(self, key: InstanceKey, state: UpstreamState, peers: int) -> None:
+    def _eject(
+        self, key: InstanceKey, state: UpstreamState, peers: int, *, refused: bool = False
+    ) -> None:
         now = self._clock()
         siblings = [k for k in self._states if k[0] == key[0] and k != key]
         if state.state(now) is not BreakerState.OPEN:
             already = self.ejected(siblings)
             if peers > 1 and (already + 1) / peers > self.policy.max_ejected_share:
                 return  # keep serving: ejecting would leave too little capacity
-        seconds = min(self.policy.base_ejection * 2**state.ejections, self.policy.max_ejection)
-        state.ejections += 1
+        policy = self.policy
+        if refused:
+            # Doubling would keep a restarted instance out for up to max_ejection
+            # to spare trials that cost nothing; the count stays for other failures.
+            seconds = min(policy.base_ejection, policy.max_ejection)
+        else:
+            seconds = min(policy.base_ejection * 2**state.ejections, policy.max_ejection)
+            state.ejections += 1
         state.failures = 0
         state.ejected_until = now + seconds
         if self.on_eject is not None:

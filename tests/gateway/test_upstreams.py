@@ -89,3 +89,51 @@ def test_forget_drops_idle_instances_that_left() -> None:
     upstreams.forget(keep=set())
     assert upstreams.get(A).in_flight == 1  # busy: kept
     assert upstreams.get(B).requests == 0  # idle: forgotten, a fresh state
+
+
+def test_refused_trials_do_not_double_the_ejection() -> None:
+    # A stopped process refuses connections: trials cost nothing, so it is
+    # probed every base_ejection and readmitted that soon after it restarts.
+    clock = Clock()
+    ejected: list[float] = []
+    upstreams = Upstreams(OutlierPolicy(consecutive_failures=1, base_ejection=0.5), clock=clock)
+    upstreams.on_eject = lambda key, seconds: ejected.append(seconds)
+    fail(upstreams, A, 1)  # the request it was running when it died
+    for _ in range(5):
+        clock.now += 0.5
+        assert upstreams.available(A)
+        upstreams.begin(A)
+        upstreams.end(A, ok=False, peers=2, refused=True)
+    assert ejected == [0.5] * 6
+    clock.now += 0.5
+    upstreams.begin(A)  # restarted: the trial succeeds
+    upstreams.end(A, ok=True, peers=2)
+    assert upstreams.get(A).state(clock.now) is BreakerState.CLOSED
+
+
+def test_a_failed_trial_after_refusals_still_doubles() -> None:
+    clock = Clock()
+    ejected: list[float] = []
+    upstreams = Upstreams(OutlierPolicy(consecutive_failures=1, base_ejection=1.0), clock=clock)
+    upstreams.on_eject = lambda key, seconds: ejected.append(seconds)
+    fail(upstreams, A, 1)
+    clock.now += 1.0
+    upstreams.begin(A)
+    upstreams.end(A, ok=False, peers=2, refused=True)
+    clock.now += 1.0
+    fail(upstreams, A, 1)  # reached it and failed: back to doubling
+    assert ejected == [1.0, 1.0, 2.0]
+
+
+def test_failures_of_requests_sent_before_an_ejection_do_not_extend_it() -> None:
+    clock = Clock()
+    ejected: list[float] = []
+    upstreams = Upstreams(OutlierPolicy(consecutive_failures=3, base_ejection=0.5), clock=clock)
+    upstreams.on_eject = lambda key, seconds: ejected.append(seconds)
+    for _ in range(8):  # eight requests in flight when the instance died
+        upstreams.begin(A)
+    for _ in range(8):
+        upstreams.end(A, ok=False, peers=2)
+    assert ejected == [0.5]
+    clock.now += 0.5
+    assert upstreams.available(A)  # one trial, after the base time
