@@ -13,6 +13,7 @@ travels upstream untouched, which keeps one trace id across hops for free.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -47,9 +48,24 @@ class _HeaderGetter(Getter[list[tuple[bytes, bytes]]]):
 _GETTER = _HeaderGetter()
 
 
+_enabled = False
+_checked_until = float("-inf")
+
+
 def tracing_enabled() -> bool:
-    """True once the process installed an SDK tracer provider."""
-    return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
+    """True once the process installed an SDK tracer provider.
+
+    Asked on every request, so the answer is kept for a second: the API's
+    lookup reads the environment each time (~15 % of a proxied request). A
+    provider, once installed, is never replaced.
+    """
+    global _enabled, _checked_until
+    now = time.monotonic()
+    if _enabled or now < _checked_until:
+        return _enabled
+    _enabled = not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
+    _checked_until = now + 1.0
+    return _enabled
 
 
 @contextlib.contextmanager

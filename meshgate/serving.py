@@ -22,9 +22,18 @@ def _exit_cleanly(signum: int, frame: Any) -> None:
 
 
 def run_app(
-    app: Any, *, host: str, port: int, grace_seconds: int = 5, service: str = "meshgate"
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    grace_seconds: int = 5,
+    service: str = "meshgate",
+    proxy: bool = False,
 ) -> None:
     """Serve ``app`` until SIGTERM or Ctrl-C, then shut down gracefully.
+
+    A ``proxy`` relays its upstreams' ``Date`` and ``Server`` headers rather
+    than adding its own (two of each would confuse clients).
 
     uvicorn re-raises the signal that stopped it once shutdown is complete;
     with this handler in place a SIGTERM stop then ends with status 0, so a
@@ -32,4 +41,12 @@ def run_app(
     """
     configure_tracing(service)
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=grace_seconds)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=grace_seconds,
+        server_header=not proxy,
+        date_header=not proxy,
+    )

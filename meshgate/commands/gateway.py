@@ -163,4 +163,4 @@ def gateway(
     click.echo(
         f"meshgate gateway on http://{host}:{port} (registry {registry_url}, {mode})", err=True
     )
-    run_app(create_gateway(settings), host=host, port=port, service="meshgate-gateway")
+    run_app(create_gateway(settings), host=host, port=port, service="meshgate-gateway", proxy=True)
