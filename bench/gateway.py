@@ -11,10 +11,12 @@ the proxy); and the "one core" variant: upstream and proxy pinned to CPU 0
 Upstreams: a trivial raw-ASGI app under uvicorn (uvloop + httptools), and the
 reference summarizer agent (A2A ``SendMessage``), unless ``--no-agent``.
 
-Until the gateway proper can front an upstream, the "gateway" is the *proxy
-core*: a minimal raw-ASGI proxy over ``gateway.proxy.UpstreamClient``
-(``bench/gateway.py proxy-core``). ``--gateway-cmd`` swaps in any other
-process; see bench/README.md. Run: ``.venv/bin/python bench/gateway.py``.
+The gateway is ``meshgate gateway`` routing ``/a2a/{service}/`` from a registry
+the bench starts; ``--proxy-core`` measures instead the bare proxy core (a
+raw-ASGI proxy over ``gateway.proxy.UpstreamClient`` alone), which shows what
+the upstream client costs without routing, auth and metrics. ``--gateway-cmd``
+swaps in any other process; see bench/README.md.
+Run: ``.venv/bin/python bench/gateway.py``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROXY_CORE_CMD = "{python} bench/gateway.py proxy-core --port {port} --upstream {upstream_url}"
+#: The product: `meshgate gateway` routing from a registry the bench starts.
+GATEWAY_CMD = "{python} -m meshgate --log-level warning gateway --port {port} --registry {registry}"
 RPC_BODY = b'{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x"}}'
 RPC_ANSWER = b'{"jsonrpc":"2.0","id":1,"result":{"ok":true}}'
 SSE_EVENT = b'data: {"jsonrpc":"2.0","id":1,"result":{"kind":"status-update","final":false}}\n\n'
@@ -957,8 +961,13 @@ def main() -> None:
     core.add_argument("--port", type=int, required=True)
     core.add_argument("--upstream", required=True, help="http://host:port")
     parser.add_argument(
+        "--proxy-core",
+        action="store_true",
+        help="measure the bare proxy core (the upstream client alone) instead of the gateway",
+    )
+    parser.add_argument(
         "--gateway-cmd",
-        default=PROXY_CORE_CMD,
+        default=None,
         help="command of the gateway under test; placeholders {python} {port} "
         "{upstream_url} {upstream_host} {upstream_port} {registry} (a registry "
         "is started only if used)",
@@ -966,7 +975,7 @@ def main() -> None:
     parser.add_argument("--gateway-label", default=None, help="its name in the tables")
     parser.add_argument(
         "--gateway-path",
-        default="/",
+        default=None,
         help="request path at the gateway; {service} is the upstream's "
         "registered name (bench-trivial, summarizer), e.g. /a2a/{service}/",
     )
@@ -989,6 +998,10 @@ def main() -> None:
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed")
+    if args.gateway_cmd is None:
+        args.gateway_cmd = PROXY_CORE_CMD if args.proxy_core else GATEWAY_CMD
+    if args.gateway_path is None:
+        args.gateway_path = "/" if args.gateway_cmd == PROXY_CORE_CMD else "/a2a/{service}/"
     label = args.gateway_label or (
         "proxy core" if args.gateway_cmd == PROXY_CORE_CMD else "gateway"
     )
