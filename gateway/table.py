@@ -97,6 +97,9 @@ class RouteTable:
     loaded_at: float
     services: Mapping[str, tuple[Route, ...]] = field(default_factory=dict)
     skills: Mapping[str, tuple[Route, ...]] = field(default_factory=dict)
+    #: The routable subsets, computed once: every request asks for them.
+    routable_services: Mapping[str, tuple[Route, ...]] = field(default_factory=dict)
+    routable_skills: Mapping[str, tuple[Route, ...]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> RouteTable:
@@ -114,11 +117,19 @@ class RouteTable:
             if route.kind is Kind.A2A_AGENT:
                 for skill in route.skills:
                     skills.setdefault(skill, []).append(route)
+
+        def routable(groups: dict[str, list[Route]]) -> Mapping[str, tuple[Route, ...]]:
+            return MappingProxyType(
+                {k: tuple(r for r in v if r.routable) for k, v in groups.items()}
+            )
+
         return cls(
             index=index,
             loaded_at=time.monotonic() if now is None else now,
             services=MappingProxyType({k: tuple(v) for k, v in services.items()}),
             skills=MappingProxyType({k: tuple(v) for k, v in skills.items()}),
+            routable_services=routable(services),
+            routable_skills=routable(skills),
         )
 
     @property
@@ -127,11 +138,11 @@ class RouteTable:
 
     def routes(self, service: str) -> tuple[Route, ...]:
         """Routable instances of ``service`` (passing or warning)."""
-        return tuple(r for r in self.services.get(service, ()) if r.routable)
+        return self.routable_services.get(service, ())
 
     def by_skill(self, skill: str) -> tuple[Route, ...]:
         """Routable agent instances that offer ``skill``."""
-        return tuple(r for r in self.skills.get(skill, ()) if r.routable)
+        return self.routable_skills.get(skill, ())
 
     def card(self, service: str) -> Mapping[str, Any] | None:
         """The card of a routable instance of ``service`` (replicas share one card)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -68,14 +69,22 @@ def tracing_enabled() -> bool:
     return _enabled
 
 
-@contextlib.contextmanager
+_NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
 def route_span(
     headers: list[tuple[bytes, bytes]], route: str, target: str, method: str
-) -> Iterator[Span | None]:
+) -> AbstractContextManager[Span | None]:
     """``mesh.route`` for one request, continuing the caller's trace."""
     if not tracing_enabled():
-        yield None
-        return
+        return _NO_SPAN  # no generator frame per request when nobody records
+    return _route_span(headers, route, target, method)
+
+
+@contextlib.contextmanager
+def _route_span(
+    headers: list[tuple[bytes, bytes]], route: str, target: str, method: str
+) -> Iterator[Span | None]:
     parent = propagate.extract(headers, getter=_GETTER)
     attributes = {"mesh.route": route, "mesh.target": target, "http.request.method": method}
     with _TRACER.start_as_current_span(
@@ -84,12 +93,17 @@ def route_span(
         yield span
 
 
-@contextlib.contextmanager
-def attempt_span(service: str, instance: str, origin: tuple[str, int]) -> Iterator[Span | None]:
+def attempt_span(
+    service: str, instance: str, origin: tuple[str, int]
+) -> AbstractContextManager[Span | None]:
     """``mesh.upstream`` for one attempt at one instance."""
     if not tracing_enabled():
-        yield None
-        return
+        return _NO_SPAN
+    return _attempt_span(service, instance, origin)
+
+
+@contextlib.contextmanager
+def _attempt_span(service: str, instance: str, origin: tuple[str, int]) -> Iterator[Span | None]:
     attributes: dict[str, Any] = {
         "mesh.service": service,
         "mesh.instance": instance,
