@@ -40,6 +40,8 @@ IDEMPOTENT = frozenset(
     )
 )
 _SENDS = frozenset(("SendMessage", "SendStreamingMessage"))
+#: The same in the HTTP+JSON binding (the body is JSON-RPC's ``params``).
+_BINDING_SENDS = frozenset(("message:send", "message:stream"))
 _JSON = (b"content-type", b"application/json")
 
 
@@ -163,12 +165,15 @@ class A2AGateway:
     ) -> int:
         try:
             body = await read_body(receive, self.settings.max_body_bytes)
+            method = scope["method"]
             task_id = None
+            sends = method == "POST" and rest in _BINDING_SENDS
             if rest.startswith("tasks/"):
                 task_id = rest[6:].partition("/")[0].partition(":")[0] or None
+            elif sends:
+                task_id, body = _binding_send(body, target.skill)
             query = scope.get("query_string", b"").decode("latin-1")
             path = rest + (f"?{query}" if query else "")
-            method = scope["method"]
             exchange = await self.forwarder.send(
                 Target(target.service, target.skill, task_id),
                 method.encode(),
@@ -179,7 +184,7 @@ class A2AGateway:
             )
         except GatewayError as error:
             return await _problem(send, error)
-        return await self._relay(scope, receive, send, exchange, learn=rest == "message:send")
+        return await self._relay(scope, receive, send, exchange, learn=sends)
 
     # -- answers -------------------------------------------------------------
 
@@ -219,12 +224,18 @@ class A2AGateway:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(caller_gone)
-            first = learn
+            # The first event names the task; it may span several chunks.
+            first: bytearray | None = bytearray() if learn else None
             try:
                 async for chunk in response.stream():
-                    if first:
-                        self._learn(exchange, chunk)
-                        first = False
+                    if first is not None:
+                        start = max(0, len(first) - 3)  # an end may straddle two chunks
+                        first += chunk
+                        if first.find(b"\n\n", start) >= 0 or first.find(b"\r\n\r\n", start) >= 0:
+                            self._learn(exchange, bytes(first))
+                            first = None
+                        elif len(first) > self.settings.max_response_bytes:
+                            first = None
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 completed = True
             except UpstreamError:
@@ -251,14 +262,34 @@ def _task_of(method: object, params: dict[str, Any]) -> str | None:
     return task if isinstance(task, str) and task else None
 
 
-def _with_skill(message: dict[str, Any], params: dict[str, Any], skill: str) -> bytes | None:
-    """The request with ``metadata.skill`` set, unless the caller chose one."""
+def _name_skill(params: dict[str, Any], skill: str) -> bool:
+    """Set ``metadata.skill`` in ``params`` unless the caller chose one; whether it did."""
     metadata = params.get("metadata")
     if isinstance(metadata, dict) and metadata.get("skill"):
-        return None
+        return False
     params["metadata"] = {**(metadata if isinstance(metadata, dict) else {}), "skill": skill}
+    return True
+
+
+def _with_skill(message: dict[str, Any], params: dict[str, Any], skill: str) -> bytes | None:
+    """The request with ``metadata.skill`` set, unless the caller chose one."""
+    if not _name_skill(params, skill):
+        return None
     message["params"] = params
     return json.dumps(message, separators=(",", ":")).encode()
+
+
+def _binding_send(body: bytes, skill: str | None) -> tuple[str | None, bytes]:
+    """An HTTP+JSON send: the task it continues, and its body (naming ``skill``, if given)."""
+    try:
+        params = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, body  # the agent refuses it in its own words
+    if not isinstance(params, dict):
+        return None, body
+    if skill and _name_skill(params, skill):
+        body = json.dumps(params, separators=(",", ":")).encode()
+    return _task_of("SendMessage", params), body
 
 
 def _created_task(data: bytes) -> str | None:

@@ -17,6 +17,7 @@ import anyio
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -26,6 +27,7 @@ from gateway.a2a import A2AGateway, A2ASettings
 from gateway.balancing import create_balancer
 from gateway.errors import (
     GatewayError,
+    NotFound,
     Overloaded,
     RateLimited,
     handle_exception,
@@ -181,6 +183,21 @@ async def docs(request: Request) -> Response:
     return HTMLResponse(docs_page(request.app.state.openapi))
 
 
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (wrong method), structured like every error."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    if status != 405:
+        return await handle_exception(request, NotFound())
+    problem = {
+        "type": "urn:meshgate:error:method-not-allowed",
+        "title": "Method not allowed",
+        "status": 405,
+        "detail": f"{request.method} is not allowed here",
+    }
+    headers = {**(getattr(exc, "headers", None) or {}), "cache-control": "no-store"}
+    return JSONResponse(problem, 405, headers, media_type="application/problem+json")
+
+
 #: Routes that reach upstreams: rate-limited per principal and admitted by the queue.
 _PROXIED = ("/a2a/", "/v1/invoke/", "/v1/stream/", "/mcp")
 
@@ -252,7 +269,12 @@ def create_gateway(
         async with gateway.running():
             yield
 
-    handlers: dict[Any, Any] = {GatewayError: handle_exception, Exception: handle_exception}
+    handlers: dict[Any, Any] = {
+        GatewayError: handle_exception,
+        404: _no_route,
+        405: _no_route,
+        Exception: handle_exception,
+    }
     rest = Starlette(
         routes=[
             Route("/v1/invoke/{agent}", invoke, methods=["POST"]),

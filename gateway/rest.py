@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from gateway.a2a import A2AGateway
 from gateway.asgi import upstream_headers
 from gateway.cards import rewrite_card
-from gateway.errors import BadRequest, GatewayError, UpstreamUnavailable
-from gateway.forwarding import Target
+from gateway.errors import BadRequest, GatewayError, NotFound, UpstreamUnavailable
+from gateway.forwarding import Exchange, Target
 from gateway.telemetry import record_status, route_span
 from registry.models import Kind
 
@@ -59,7 +59,8 @@ def _gateway(request: Request) -> A2AGateway:
     return gateway
 
 
-async def _message(request: Request, method: str) -> tuple[str, bytes]:
+async def _message(request: Request, method: str) -> tuple[Target, bytes]:
+    """Where the message goes (the task it continues, if any) and its JSON-RPC request."""
     agent = str(request.path_params["agent"])
     limit = _gateway(request).settings.max_body_bytes
     raw = await request.body()
@@ -94,7 +95,8 @@ async def _message(request: Request, method: str) -> tuple[str, bytes]:
         if isinstance(body.get(key), str):
             message[key] = body[key]
     rpc = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {"message": message}}
-    return agent, json.dumps(rpc, separators=(",", ":")).encode()
+    target = Target(service=agent, task_id=message.get("taskId"))
+    return target, json.dumps(rpc, separators=(",", ":")).encode()
 
 
 def _headers(request: Request) -> list[tuple[bytes, bytes]]:
@@ -136,11 +138,12 @@ def _status_text(status: Mapping[str, Any]) -> str:
 
 
 async def invoke(request: Request) -> Response:
-    agent, body = await _message(request, "SendMessage")
+    target, body = await _message(request, "SendMessage")
+    agent = str(target.service)
     gateway = _gateway(request)
     with route_span(request.scope["headers"], "rest_invoke", agent, "POST") as span:
         exchange = await gateway.forwarder.send(
-            Target(service=agent), b"POST", None, _headers(request), body, idempotent=False
+            target, b"POST", None, _headers(request), body, idempotent=False
         )
         record_status(span, exchange.response.status)
     try:
@@ -149,9 +152,10 @@ async def invoke(request: Request) -> Response:
         await exchange.finish()
     answer = _decode(raw)
     if "error" in answer:
-        raise UpstreamUnavailable(f"{agent} refused the message: {answer['error'].get('message')}")
+        raise _refusal(agent, answer["error"])
     result = answer.get("result") or {}
     if "task" in result:
+        _remember(gateway, exchange, result["task"].get("id"))
         return JSONResponse({"agent": agent, **task_result(result["task"])})
     message = result.get("message") or {}
     text = " ".join(p["text"] for p in message.get("parts") or [] if "text" in p)
@@ -159,19 +163,38 @@ async def invoke(request: Request) -> Response:
 
 
 async def stream(request: Request) -> Response:
-    agent, body = await _message(request, "SendStreamingMessage")
+    target, body = await _message(request, "SendStreamingMessage")
+    agent = str(target.service)
     gateway = _gateway(request)
     with route_span(request.scope["headers"], "rest_stream", agent, "POST") as span:
         exchange = await gateway.forwarder.send(
-            Target(service=agent), b"POST", None, _headers(request), body, idempotent=False
+            target, b"POST", None, _headers(request), body, idempotent=False
         )
         record_status(span, exchange.response.status)
+    upstream: AsyncIterator[dict[str, Any]]
+    content_type = next((v for k, v in exchange.response.headers if k == b"content-type"), b"")
+    if content_type.startswith(b"text/event-stream"):
+        upstream = _sse_events(exchange.response.stream())
+    else:
+        # One JSON-RPC answer instead of a stream: the agent refused the message.
+        try:
+            raw = await exchange.response.read(gateway.settings.max_response_bytes)
+        finally:
+            await exchange.finish()
+        answer = _decode(raw)
+        if "error" in answer:
+            raise _refusal(agent, answer["error"])
+        upstream = _one(answer)
 
     async def events() -> AsyncIterator[bytes]:
         facade = _StreamFacade(agent)
         try:
-            async for event in _sse_events(exchange.response.stream()):
-                for name, payload in facade.feed(event):
+            async for event in upstream:
+                known = facade.task.get("id")
+                emitted = facade.feed(event)
+                if not known:
+                    _remember(gateway, exchange, facade.task.get("id"))
+                for name, payload in emitted:
                     yield f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
         except GatewayError as error:
             yield f"event: error\ndata: {json.dumps({'error': error.detail})}\n\n".encode()
@@ -179,6 +202,34 @@ async def stream(request: Request) -> Response:
             await exchange.finish()
 
     return StreamingResponse(events(), media_type="text/event-stream")
+
+
+#: JSON-RPC errors by which an agent says the message itself is wrong (A2A's
+#: parse, request, params and content-type errors): the caller's fault, not 502.
+_INVALID = frozenset((-32700, -32600, -32602, -32005))
+_TASK_NOT_FOUND = -32001
+
+
+def _refusal(agent: str, error: object) -> GatewayError:
+    """The gateway error for an agent's JSON-RPC error answer to a facade message."""
+    error = error if isinstance(error, dict) else {}
+    said = f"{agent} refused the message: {error.get('message')}"
+    code = error.get("code")
+    if code in _INVALID:
+        return BadRequest(said)
+    if code == _TASK_NOT_FOUND:
+        return NotFound(said)
+    return UpstreamUnavailable(said)
+
+
+def _remember(gateway: A2AGateway, exchange: Exchange, task_id: object) -> None:
+    """Follow-ups of a task created here (by either face) go to the instance that owns it."""
+    if isinstance(task_id, str) and task_id:
+        gateway.forwarder.router.affinity.remember(task_id, exchange.route.key)
+
+
+async def _one(answer: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    yield answer
 
 
 async def _sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
