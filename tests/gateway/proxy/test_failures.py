@@ -4,6 +4,7 @@ connections, cancellation and flow control."""
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -220,6 +221,10 @@ async def test_connect_timeout_is_not_sent() -> None:
         filler.setblocking(False)
         filler.connect_ex(listener.getsockname())
         fillers.append(filler)
+    # The queue is full only once a filler's handshake has completed; on a busy
+    # machine that is not at once, and the client's SYN would get in first.
+    _, connected, _ = select.select([], fillers, [], 5)
+    assert any(f.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 for f in connected)
     client = UpstreamClient(ClientSettings(connect_timeout=0.2))
     try:
         started = time.monotonic()
