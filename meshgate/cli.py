@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
-import re
 from pathlib import Path
 
 import click
@@ -13,6 +11,7 @@ from meshgate import __version__
 from meshgate.commands.agent import agent
 from meshgate.commands.gateway import gateway
 from meshgate.commands.mcp_server import mcp_server
+from meshgate.commands.options import keys
 from meshgate.logs import configure_logging
 from meshgate.serving import run_app
 from registry.backends import BackendOptions, create_backend
@@ -42,11 +41,6 @@ def _networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddres
         return tuple(ipaddress.ip_network(v, strict=False) for v in values)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--allow-cidr") from None
-
-
-def _api_keys(flags: tuple[str, ...]) -> tuple[str, ...]:
-    from_env = re.split(r"[,\s]+", os.environ.get("MESHGATE_REGISTRY_API_KEYS", ""))
-    return tuple(k for k in (*flags, *from_env) if k)
 
 
 @main.command()
@@ -107,7 +101,7 @@ def registry(
         raise click.BadParameter(str(exc), param_hint="--backend") from None
     settings = RegistrySettings(
         url_policy=UrlPolicy(allow_private=allow_private, allowed_networks=_networks(allow_cidr)),
-        api_keys=_api_keys(api_keys),
+        api_keys=keys(api_keys, "MESHGATE_REGISTRY_API_KEYS"),
     )
     click.echo(f"meshgate registry on http://{host}:{port} ({store.name} backend)", err=True)
     run_app(create_app(store, settings), host=host, port=port, service="meshgate-registry")

@@ -21,6 +21,12 @@ from agents.runtime import AgentConfig, build_agent_app
 from agents.sdk import Agent, Delegator, ToolCaller
 from mcp_servers.hosting import HostingConfig
 from mcp_servers.http import McpHttpSettings
+from meshgate.commands.options import (
+    bind_options,
+    free_port,
+    mcp_host_options,
+    registry_options,
+)
 from meshgate.logs import configure_logging
 from meshgate.serving import run_app
 from registry.client import RegistryClient
@@ -118,14 +124,6 @@ def llm_settings(
     return LlmSettings(base_url=base_url, model=model, api_key=api_key or None)
 
 
-def _free_port(host: str) -> int:
-    # The card must name a real port: pick one now (the kernel's choice).
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def _closing(app: Starlette, http: httpx.AsyncClient) -> Starlette:
     """Close ``http`` after the app's own lifespan (it outlives the drain)."""
     inner = app.router.lifespan_context
@@ -144,27 +142,8 @@ def _closing(app: Starlette, http: httpx.AsyncClient) -> Starlette:
 
 @click.command("agent")
 @click.argument("spec", metavar="NAME|module:attr")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option(
-    "--port",
-    default=0,
-    type=click.IntRange(0, 65535),
-    show_default=True,
-    help="Port to bind; 0 picks a free one.",
-)
-@click.option(
-    "--registry",
-    "registry_url",
-    envvar="MESHGATE_REGISTRY_URL",
-    metavar="URL",
-    help="Register with this registry, and find peers and tools in it.",
-)
-@click.option(
-    "--registry-api-key",
-    envvar="MESHGATE_REGISTRY_API_KEY",
-    metavar="KEY",
-    help="Bearer key for the registry's writes.",
-)
+@bind_options
+@registry_options("Register with this registry, and find peers and tools in it.")
 @click.option(
     "--gateway",
     "gateway_url",
@@ -223,20 +202,7 @@ def _closing(app: Starlette, http: httpx.AsyncClient) -> Starlette:
     metavar="NAME",
     help="The model to ask at --llm-base-url.",
 )
-@click.option(
-    "--allowed-host",
-    "allowed_hosts",
-    multiple=True,
-    metavar="HOST",
-    help="Host header /mcp admits besides localhost, e.g. planner:8000 (repeatable).",
-)
-@click.option(
-    "--allowed-origin",
-    "allowed_origins",
-    multiple=True,
-    metavar="ORIGIN",
-    help="Origin /mcp admits besides localhost (repeatable).",
-)
+@mcp_host_options
 def agent(
     spec: str,
     host: str,
@@ -273,7 +239,7 @@ def agent(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="NAME|module:attr") from None
     if port == 0:
-        port = _free_port(host)
+        port = free_port(host)
     name = service or loaded.name
     try:
         hosting = HostingConfig(

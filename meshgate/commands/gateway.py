@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 import click
 
@@ -12,14 +11,10 @@ from gateway.balancing import BALANCERS
 from gateway.proxy import ClientSettings
 from gateway.security import AuthSettings, CorsSettings, HeaderSettings
 from gateway.upstreams import OutlierPolicy
+from meshgate.commands.options import keys
 from meshgate.serving import run_app
 
 __all__ = ["gateway"]
-
-
-def _keys(flags: tuple[str, ...], variable: str) -> tuple[str, ...]:
-    from_env = re.split(r"[,\s]+", os.environ.get(variable, ""))
-    return tuple(k for k in (*flags, *from_env) if k)
 
 
 @click.command("gateway")
@@ -136,7 +131,7 @@ def gateway(
             raise click.BadParameter(f"${jwt_secret_env} is empty", param_hint="--jwt-secret-env")
     try:
         auth = AuthSettings(
-            api_keys=_keys(api_keys, "MESHGATE_GATEWAY_API_KEYS"),
+            api_keys=keys(api_keys, "MESHGATE_GATEWAY_API_KEYS"),
             jwt_secret=secret,
             jwks_url=jwks_url,
             issuer=jwt_issuer,
