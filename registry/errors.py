@@ -119,18 +119,24 @@ class BackendUnavailable(RegistryError):
     title = "Registry backend unavailable"
 
 
-#: code -> (HTTP status, JSON-RPC error code). JSON-RPC codes follow the
-#: spec's reserved range for invalid params and the server-error range otherwise.
+def _rpc(status: int) -> int:
+    # Outside -32768..-32000: A2A (-32001..-32009) and MCP (-32020..-32099)
+    # give codes there their own meanings; the gateway uses the same scheme.
+    return -31000 - status
+
+
+#: code -> (HTTP status, JSON-RPC error code): the standard codes where
+#: JSON-RPC has one, ``-31000 - status`` otherwise.
 ERROR_TABLE: dict[str, tuple[int, int]] = {
     BadRequest.code: (400, -32700),
     InvalidRequest.code: (422, -32602),
-    Unauthorized.code: (401, -32001),
-    Forbidden.code: (403, -32003),
-    NotFound.code: (404, -32004),
-    Conflict.code: (409, -32009),
-    PayloadTooLarge.code: (413, -32013),
-    UnsupportedMediaType.code: (415, -32015),
-    BackendUnavailable.code: (503, -32053),
+    Unauthorized.code: (401, _rpc(401)),
+    Forbidden.code: (403, _rpc(403)),
+    NotFound.code: (404, _rpc(404)),
+    Conflict.code: (409, _rpc(409)),
+    PayloadTooLarge.code: (413, _rpc(413)),
+    UnsupportedMediaType.code: (415, _rpc(415)),
+    BackendUnavailable.code: (503, _rpc(503)),
     RegistryError.code: (500, -32603),
 }
 

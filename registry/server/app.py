@@ -253,6 +253,15 @@ async def delete_instance(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def instance_endpoint(request: Request) -> Response:
+    # One route for the three methods, so a 405 lists all of them in Allow.
+    if request.method == "PUT":
+        return await put_instance(request)
+    if request.method == "DELETE":
+        return await delete_instance(request)
+    return await get_instance(request)  # GET, and the HEAD Starlette adds to it
+
+
 async def heartbeat(request: Request) -> Response:
     service = _service(request)
     name, instance_id = _names(request)
@@ -350,7 +359,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     status = int(getattr(exc, "status_code", 500))
     title = {404: "Not found", 405: "Method not allowed"}.get(status, "Error")
     body = {"type": "about:blank", "title": title, "status": status, "detail": title}
-    return JSONResponse(body, status_code=status, media_type=_PROBLEM)
+    # A 405 names the methods that are allowed (RFC 9110 §15.5.6).
+    headers = dict(getattr(exc, "headers", None) or {})
+    return JSONResponse(body, status_code=status, media_type=_PROBLEM, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -422,9 +433,7 @@ def create_app(
 
     instance_path = "/v1/services/{service}/instances/{instance}"
     routes = [
-        Route(instance_path, put_instance, methods=["PUT"]),
-        Route(instance_path, get_instance, methods=["GET"]),
-        Route(instance_path, delete_instance, methods=["DELETE"]),
+        Route(instance_path, instance_endpoint, methods=["GET", "PUT", "DELETE"]),
         Route(instance_path + "/heartbeat", heartbeat, methods=["PUT"]),
         Route("/v1/services", list_services, methods=["GET"]),
         Route("/v1/services/{service}/instances", list_instances, methods=["GET"]),

@@ -221,6 +221,8 @@ async def test_unknown_routes_and_methods_answer_problem_details(
     wrong = await registry.post(PATH, json={})
     assert wrong.status_code == 405
     assert wrong.json()["status"] == 405
+    assert set(wrong.headers["allow"].replace(" ", "").split(",")) >= {"GET", "PUT", "DELETE"}
+    assert (await registry.head(PATH)).status_code == 404
 
 
 async def test_agent_answers_follow_changes(registry: httpx.AsyncClient) -> None:
