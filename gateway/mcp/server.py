@@ -1,0 +1,232 @@
+"""``/mcp``: the whole mesh as one MCP server, on the SDK's low-level ``Server``.
+
+Both protocol eras are served at one endpoint: stateless 2026-07-28 requests
+and the handshake versions with sessions (the SDK's streamable-HTTP session
+manager, which the host's lifespan runs). ``tools/list`` answers the
+:mod:`~gateway.mcp.catalog` of the current route table; ``tools/call`` goes
+upstream through the gateway's forwarder (:mod:`~gateway.mcp.upstream`).
+When the route table moves and the tool set differs, every open session gets
+``notifications/tools/list_changed``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import mcp_types as types
+from mcp.server import NotificationOptions, Server, ServerRequestContext
+from mcp.server.caching import CacheHint
+from mcp.server.context import CallNext, HandlerResult
+from mcp.server.models import InitializationOptions
+from mcp.server.session import ServerSession
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.types import ASGIApp
+
+from gateway.forwarding import Target
+from gateway.mcp.catalog import Catalog, CatalogCache, Entry
+from gateway.mcp.mesh import find_agents
+from gateway.mcp.upstream import Upstream, error_result
+from mcp_servers.http import McpHttpSettings, transport_security
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+__all__ = ["McpMount", "McpSettings", "Sessions", "mount_mcp"]
+
+logger = logging.getLogger("meshgate.gateway.mcp")
+
+
+@dataclass(frozen=True)
+class McpSettings:
+    """How ``/mcp`` is exposed; ``http`` adds allowed hosts and origins (DNS rebinding)."""
+
+    http: McpHttpSettings = field(default_factory=McpHttpSettings)
+    #: How long stateless clients may reuse a ``tools/list`` answer (``ttlMs``).
+    list_ttl_ms: int = 1_000
+    session_idle_timeout: float = 1_800.0
+
+
+@dataclass(frozen=True)
+class McpMount:
+    """What the host wires in: serve ``app`` at ``/mcp`` (any method), run ``lifespan``."""
+
+    app: ASGIApp
+    lifespan: Callable[[], AbstractAsyncContextManager[None]]
+    server: Server[Any]
+    sessions: Sessions
+
+
+class _MeshServer(Server[Any]):
+    """Announces ``tools.listChanged`` on the handshake versions: the tool set moves."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
+class Sessions:
+    """The open handshake-era sessions (a server middleware notes each one it sees)."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, ServerSession] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            # mcp 2.3 has no public handle on the connection of a request.
+            connection = getattr(ctx.session, "_connection", None)
+            if connection is not None and id(connection) not in self._open:
+                key = id(connection)
+                self._open[key] = ctx.session
+                connection.exit_stack.callback(self._open.pop, key, None)
+        return await call_next(ctx)
+
+    async def tools_changed(self) -> None:
+        """``notifications/tools/list_changed`` to every open session."""
+        for key, session in list(self._open.items()):
+            try:
+                with anyio.fail_after(2):
+                    await session.send_tool_list_changed()
+            except Exception as exc:  # a session that went away: forget it
+                logger.debug("list_changed not delivered: %r", exc)
+                self._open.pop(key, None)
+
+
+def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount:
+    """The ``/mcp`` endpoint of ``gateway``; see :class:`McpMount` for the wiring."""
+    settings = settings or McpSettings()
+    cache = CatalogCache()
+    upstream = Upstream(gateway.forwarder)
+    sessions = Sessions()
+
+    def catalog() -> Catalog:
+        return cache.get(gateway.watcher.table)
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=list(catalog().tools))
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        entry = catalog().entries.get(params.name)
+        if entry is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+        arguments = params.arguments or {}
+        if entry.kind == "tool":
+            raw = ctx.params or {}
+            meta = raw.get("_meta") if isinstance(raw.get("_meta"), dict) else None
+            return await upstream.call_tool(entry.service, entry.name, entry.path, arguments, meta)
+        return await _call_local(entry, arguments)
+
+    async def _call_local(entry: Entry, arguments: dict[str, Any]) -> types.CallToolResult:
+        text = arguments.get("text")
+        context_id = arguments.get("contextId")
+        context = context_id if isinstance(context_id, str) else None
+        if entry.kind == "skill":
+            if not isinstance(text, str) or not text:
+                return error_result("give `text`: the message to the agent")
+            return await upstream.send_message(
+                Target(service=entry.service), text, entry.name, context
+            )
+        if entry.name == "find_agents":
+            return find_agents(gateway.watcher.table, arguments)
+        agent, skill = arguments.get("agent"), arguments.get("skill")
+        if not isinstance(text, str) or not text:
+            return error_result("give `text`: the message to delegate")
+        if isinstance(agent, str) and agent:
+            target = Target(service=agent)
+        elif isinstance(skill, str) and skill:
+            target = Target(skill=skill)
+        else:
+            return error_result("give `agent` (a name) or `skill` (a skill id)")
+        return await upstream.send_message(
+            target, text, skill if isinstance(skill, str) else None, context
+        )
+
+    server = _MeshServer(
+        "meshgate",
+        version="0.1.0",
+        instructions="Every tool and agent of the Meshgate mesh: tools are named "
+        "{service}__{tool}; agent skills {agent}__{skill}; meshgate__find_agents and "
+        "meshgate__delegate reach agents by skill.",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        cache_hints={"tools/list": CacheHint(ttl_ms=settings.list_ttl_ms)},
+    )
+    server.middleware.append(sessions)
+    server.streamable_http_app(
+        streamable_http_path=settings.http.path,
+        transport_security=transport_security(settings.http),
+        session_idle_timeout=settings.session_idle_timeout,
+    )
+    manager = server.session_manager
+    signal = _TableSignal(gateway)
+
+    async def announce() -> None:
+        last = catalog().fingerprint
+        while True:
+            await signal.next_table()
+            current = catalog().fingerprint
+            if current != last:
+                last = current
+                await sessions.tools_changed()
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        async with manager.run(), anyio.create_task_group() as tg:
+            tg.start_soon(announce)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+
+    return McpMount(StreamableHTTPASGIApp(manager), lifespan, server, sessions)
+
+
+class _TableSignal:
+    """Wakes a waiter at each route-table swap.
+
+    A stopgap: :class:`~gateway.watcher.RouteWatcher` has one ``on_table``
+    callback (the gateway's); this chains onto it until it offers subscriptions.
+    """
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._event: anyio.Event | None = None  # made in the event loop
+        watcher: Any = gateway.watcher
+        previous = watcher._on_table
+
+        def on_table(table: Any) -> None:
+            if previous is not None:
+                previous(table)
+            if self._event is not None:
+                self._event.set()
+
+        watcher._on_table = on_table
+
+    async def next_table(self) -> None:
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+        self._event = anyio.Event()

@@ -1,0 +1,189 @@
+"""Calls ``/mcp`` makes upstream, all through the gateway's forwarder (balancer,
+retries, outlier ejection): a tool's ``tools/call`` and an agent's ``SendMessage``.
+
+A tool call is one stateless 2026-07-28 JSON-RPC POST: the caller's arguments
+and ``_meta`` with ``params.name`` rewritten to the upstream's tool name, the
+headers ``MCP-Protocol-Version``, ``Mcp-Method`` and ``Mcp-Name``. The answer
+(JSON, or SSE whose event carries the response) becomes the ``CallToolResult``.
+A failure upstream is an ``isError`` result naming it; a protocol error of the
+upstream (unknown tool, bad arguments) is passed on as the same JSON-RPC error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
+from gateway.errors import GatewayError
+from gateway.forwarding import Forwarder, Target
+from gateway.proxy import UpstreamError
+from gateway.rest import task_result
+
+__all__ = ["MCP_VERSION", "Upstream", "error_result"]
+
+MCP_VERSION = "2026-07-28"
+_META = "io.modelcontextprotocol/"
+_CLIENT = {"name": "meshgate-gateway", "version": "0.1.0"}
+_MAX_ANSWER = 16 << 20
+_BASE_HEADERS = (
+    (b"content-type", b"application/json"),
+    (b"accept", b"application/json, text/event-stream"),
+    (b"mcp-protocol-version", MCP_VERSION.encode()),
+    (b"mcp-method", b"tools/call"),
+)
+_A2A_HEADERS = [(b"content-type", b"application/json"), (b"a2a-version", b"1.0")]
+
+
+def error_result(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
+class Upstream:
+    """Sends tool calls and skill messages to healthy instances."""
+
+    def __init__(self, forwarder: Forwarder) -> None:
+        self._forwarder = forwarder
+        self._ids = itertools.count(1)
+
+    async def call_tool(
+        self,
+        service: str,
+        tool: str,
+        path: str | None,
+        arguments: Mapping[str, Any],
+        meta: Mapping[str, Any] | None,
+    ) -> types.CallToolResult:
+        request_id = next(self._ids)
+        params_meta = {
+            **(meta or {}),
+            _META + "protocolVersion": MCP_VERSION,
+            _META + "clientInfo": _CLIENT,
+            _META + "clientCapabilities": {},
+        }
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "method": "tools/call",
+                "params": {"name": tool, "arguments": dict(arguments), "_meta": params_meta},
+            },
+            separators=(",", ":"),
+        ).encode()
+        headers = [*_BASE_HEADERS, (b"mcp-name", tool.encode())]
+        raw, content_type = await self._exchange(Target(service=service), path, headers, body)
+        if raw is None:
+            return error_result(content_type)
+        answer = _answer(raw, content_type, request_id)
+        if answer is None:
+            return error_result(f"{service} answered no JSON-RPC response to tools/call")
+        error = answer.get("error")
+        if isinstance(error, dict):
+            code = error.get("code")
+            message = str(error.get("message") or "error")[:500]
+            raise MCPError(code if isinstance(code, int) else -32603, f"{service}: {message}")
+        result = answer.get("result")
+        if not isinstance(result, dict):
+            return error_result(f"{service} answered a result that is no object")
+        kind = result.get("resultType", "complete")
+        if kind != "complete":
+            return error_result(f"{service} answered {kind!r}, which /mcp does not relay yet")
+        try:
+            return types.CallToolResult.model_validate(result)
+        except ValidationError:
+            return error_result(f"{service} answered a malformed tool result")
+
+    async def send_message(
+        self, target: Target, text: str, skill: str | None, context_id: str | None
+    ) -> types.CallToolResult:
+        """One A2A ``SendMessage`` (blocking); the finished task as a tool result."""
+        message: dict[str, Any] = {
+            "messageId": str(uuid.uuid4()),
+            "role": "ROLE_USER",
+            "parts": [{"text": text}],
+        }
+        if skill:
+            message["metadata"] = {"skill": skill}
+        if context_id:
+            message["contextId"] = context_id
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": message}},
+            separators=(",", ":"),
+        ).encode()
+        raw, detail = await self._exchange(target, None, _A2A_HEADERS, body)
+        if raw is None:
+            return error_result(detail)
+        try:
+            answer = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            answer = None
+        label = target.label
+        if not isinstance(answer, dict):
+            return error_result(f"{label} answered something that is not JSON-RPC")
+        if isinstance(answer.get("error"), dict):
+            said = str(answer["error"].get("message") or "error")[:500]
+            return error_result(f"{label} refused the message: {said}")
+        result = answer.get("result") or {}
+        if isinstance(result.get("task"), dict):
+            outcome = task_result(result["task"])
+        else:
+            parts = (result.get("message") or {}).get("parts") or []
+            text_out = " ".join(p["text"] for p in parts if isinstance(p.get("text"), str))
+            outcome = {"state": "completed", "text": text_out, "data": None}
+        failed = outcome["state"] != "completed"
+        shown = outcome.get("error") if failed else outcome["text"]
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=str(shown or outcome["state"]))],
+            structured_content={k: v for k, v in outcome.items() if v is not None},
+            is_error=failed,
+        )
+
+    async def _exchange(
+        self, target: Target, path: str | None, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[bytes | None, str]:
+        """The upstream's body and content type, or ``None`` and what went wrong."""
+        try:
+            exchange = await self._forwarder.send(
+                target, b"POST", path, list(headers), body, idempotent=False
+            )
+        except GatewayError as error:
+            return None, f"{target.label}: {error.detail}"
+        response = exchange.response
+        content_type = next((v for k, v in response.headers if k == b"content-type"), b"")
+        try:
+            raw = await response.read(_MAX_ANSWER)
+        except UpstreamError:
+            await exchange.finish(ok=False)
+            return None, f"{target.label} failed while answering"
+        await exchange.finish()
+        if response.status >= 500 or (response.status >= 400 and not raw):
+            return None, f"{target.label} answered HTTP {response.status}"
+        return raw, content_type.decode("latin-1")
+
+
+def _answer(raw: bytes, content_type: str, request_id: int) -> dict[str, Any] | None:
+    """The JSON-RPC response to ``request_id`` in a JSON body or an SSE stream."""
+    if content_type.split(";")[0].strip().lower() != "text/event-stream":
+        return _object(raw)
+    for event in raw.replace(b"\r\n", b"\n").split(b"\n\n"):
+        data = b"\n".join(
+            line[5:].removeprefix(b" ") for line in event.split(b"\n") if line.startswith(b"data:")
+        )
+        message = _object(data) if data else None
+        if message is not None and message.get("id") == request_id:
+            return message
+    return None
+
+
+def _object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
