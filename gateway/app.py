@@ -21,15 +21,18 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.a2a import A2AGateway, A2ASettings
 from gateway.balancing import create_balancer
 from gateway.errors import (
+    BadRequest,
     GatewayError,
     NotFound,
     Overloaded,
+    PayloadTooLarge,
     RateLimited,
+    Unauthorized,
     handle_exception,
     is_jsonrpc_route,
     send_error,
@@ -48,7 +51,10 @@ from gateway.security import (
     BodyLimitMiddleware,
     HeaderSettings,
     SecurityHeadersMiddleware,
+    normalize_path,
 )
+from gateway.security.headers import merge_headers
+from gateway.security.middleware import authenticate, strip_credentials
 from gateway.table import RouteTable
 from gateway.upstreams import OutlierPolicy, Upstreams
 from gateway.watcher import RouteWatcher
@@ -217,27 +223,128 @@ class _Dispatch:
         if not path.startswith(_PROXIED):
             await self.rest(scope, receive, send)
             return
-        gateway = self.gateway
-        jsonrpc = is_jsonrpc_route(scope["method"], path)
+        await _proxied(self.gateway, self.rest, scope, receive, send, path)
+
+
+async def _proxied(
+    gateway: Gateway, rest: ASGIApp, scope: Scope, receive: Receive, send: Send, path: str
+) -> None:
+    """A request to a proxied route: rate limit, admission, then A2A or ``rest``."""
+    try:
+        if gateway.rate_limiter is not None:
+            wait = gateway.rate_limiter.check(_caller(scope))
+            if wait is not None:
+                gateway.metrics.refused("rate-limited").inc()
+                raise RateLimited("too many requests", retry_after=wait)
+        await gateway.admission.acquire()
+    except GatewayError as error:
+        if isinstance(error, Overloaded):
+            gateway.metrics.refused("overloaded").inc()
+        await send_error(send, error, jsonrpc=is_jsonrpc_route(scope["method"], path))
+        return
+    try:
+        if path.startswith("/a2a/"):
+            await gateway.a2a(scope, receive, send, path)
+        else:
+            await rest(scope, receive, send)
+    finally:
+        gateway.admission.release()
+
+
+class _FastA2A:
+    """``/a2a/`` without the Starlette stack: the same checks, in the same order, inline.
+
+    Takes only the common case: a raw path that normalises under ``/a2a/``, a
+    ``Content-Length``, no ``Origin`` and no preflight. Anything else (CORS,
+    chunked bodies, odd paths) goes through the middleware stack as before.
+    Answers carry the same security headers; an unexpected exception gets the
+    structured 500 of ``handle_exception`` and propagates to the server, as
+    Starlette's ``ServerErrorMiddleware`` does.
+    """
+
+    def __init__(self, gateway: Gateway, headers: SecurityHeadersMiddleware) -> None:
+        self.gateway = gateway
+        self.max_body_bytes = gateway.settings.max_body_bytes
+        self.extra = headers.api_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer the request and return True, or return False having touched nothing."""
+        raw = scope.get("raw_path")
+        if not raw or not raw.startswith(b"/a2a/"):
+            return False
+        method: str = scope["method"]
+        if method == "OPTIONS":
+            return False
+        target = raw.partition(b"?")[0]
+        path = normalize_path(target)
+        if path is None or not path.startswith("/a2a/"):
+            return False
+        length: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                return False
+            if name == b"content-length" and length is None:
+                length = value
+        if length is None:
+            return False
+
+        extra = self.extra
+        started = False
+
+        async def secured(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = merge_headers(message.get("headers", ()), extra)
+                message = {**message, "headers": headers}
+            await send(message)
+
         try:
-            if gateway.rate_limiter is not None:
-                wait = gateway.rate_limiter.check(_caller(scope))
-                if wait is not None:
-                    gateway.metrics.refused("rate-limited").inc()
-                    raise RateLimited("too many requests", retry_after=wait)
-            await gateway.admission.acquire()
-        except GatewayError as error:
-            if isinstance(error, Overloaded):
-                gateway.metrics.refused("overloaded").inc()
-            await send_error(send, error, jsonrpc=jsonrpc)
+            await self._serve(scope, receive, secured, path, target, length)
+        except Exception as exc:
+            if not started:
+                error = exc if isinstance(exc, GatewayError) else GatewayError()
+                jsonrpc = is_jsonrpc_route(method, scope["path"])
+                await send_error(secured, error, jsonrpc=jsonrpc)
+            raise
+        return True
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, path: str, target: bytes, length: bytes
+    ) -> None:
+        method: str = scope["method"]
+        # BodyLimitMiddleware: before authentication, on the path as received.
+        if not length.isdigit():
+            error: GatewayError = BadRequest("bad Content-Length")
+        elif int(length) > self.max_body_bytes:
+            error = PayloadTooLarge()
+        else:
+            gateway = self.gateway
+            credentials = strip_credentials(scope, path, target)
+            try:
+                await authenticate(scope, gateway.authenticator, credentials)
+            except Unauthorized as refused:
+                await send_error(send, refused, jsonrpc=is_jsonrpc_route(method, path))
+                return
+            await _proxied(gateway, _unreachable, scope, receive, send, path)
             return
-        try:
-            if path.startswith("/a2a/"):
-                await gateway.a2a(scope, receive, send, path)
-            else:
-                await self.rest(scope, receive, send)
-        finally:
-            gateway.admission.release()
+        await send_error(send, error, jsonrpc=is_jsonrpc_route(method, scope["path"]))
+
+
+async def _unreachable(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("the A2A fast path passes only /a2a/ paths")
+
+
+class _GatewayApp(Starlette):
+    """The Starlette app, with the A2A fast path in front of its middleware stack."""
+
+    fast: _FastA2A | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast
+        if fast is not None and scope["type"] == "http" and await fast(scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _caller(scope: Scope) -> str:
@@ -275,7 +382,7 @@ def create_gateway(
         405: _no_route,
         Exception: handle_exception,
     }
-    rest = Starlette(
+    rest = _GatewayApp(
         routes=[
             Route("/v1/invoke/{agent}", invoke, methods=["POST"]),
             Route("/v1/stream/{agent}", stream, methods=["POST"]),
@@ -297,6 +404,7 @@ def create_gateway(
     rest.add_middleware(AuthMiddleware, authenticator=gateway.authenticator)
     rest.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     rest.add_middleware(SecurityHeadersMiddleware, settings=settings.headers)
+    rest.fast = _FastA2A(gateway, SecurityHeadersMiddleware(_unreachable, settings.headers))
     return rest
 
 

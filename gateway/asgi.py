@@ -65,11 +65,17 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 def upstream_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     """The caller's headers as an upstream should see them, with X-Forwarded-*."""
-    headers = [(k, v) for k, v in scope["headers"] if k not in _DROPPED]
+    headers: list[tuple[bytes, bytes]] = []
+    host: bytes | None = None
+    for item in scope["headers"]:
+        name = item[0]
+        if name not in _DROPPED:
+            headers.append(item)
+        elif host is None and name == b"host":
+            host = bytes(item[1])
     client = scope.get("client")
     if client:
         headers.append((b"x-forwarded-for", client[0].encode()))
-    host = header(scope, b"host")
     if host:
         headers.append((b"x-forwarded-host", host))
     headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))

@@ -121,7 +121,7 @@ def traced_headers(
 ) -> list[tuple[bytes, bytes]]:
     """``headers`` carrying ``span``'s context instead of the caller's (when tracing)."""
     if span is None:
-        return list(headers)
+        return headers if isinstance(headers, list) else list(headers)  # read, never changed
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=trace.set_span_in_context(span, otel_context.get_current()))
     out = [(k, v) for k, v in headers if k not in TRACE_HEADERS]

@@ -10,13 +10,14 @@ headers too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import Forbidden, send_error
 
-__all__ = ["CorsSettings", "HeaderSettings", "SecurityHeadersMiddleware"]
+__all__ = ["CorsSettings", "HeaderSettings", "SecurityHeadersMiddleware", "merge_headers"]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -68,6 +69,22 @@ def _pairs(**headers: str | None) -> Headers:
         for name, value in headers.items()
         if value is not None
     ]
+
+
+def merge_headers(
+    headers: Iterable[tuple[bytes, bytes]], extra: Headers
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` without ``access-control-*``, plus those of ``extra`` not set already."""
+    out: Headers = []
+    present: set[bytes] = set()
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered.startswith(b"access-control-"):
+            continue  # the gateway's policy only
+        present.add(lowered)
+        out.append((name, value))
+    out.extend(h for h in extra if h[0] not in present)
+    return out
 
 
 class SecurityHeadersMiddleware:
@@ -132,20 +149,17 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers: Headers = []
-                present: set[bytes] = set()
-                for name, value in message.get("headers", ()):
-                    lowered = name.lower()
-                    if lowered.startswith(b"access-control-"):
-                        continue  # the gateway's policy only
-                    present.add(lowered)
-                    headers.append((name, value))
-                headers.extend(h for h in extra if h[0] not in present)
+                headers = merge_headers(message.get("headers", ()), extra)
                 headers.extend(cors)
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    @property
+    def api_headers(self) -> Headers:
+        """The security headers of a non-UI answer (no CORS: for callers without Origin)."""
+        return self._api
 
     async def _answer_preflight(
         self, send: Send, origin: bytes, method: bytes, requested: bytes, extra: Headers

@@ -27,7 +27,7 @@ from gateway.security.authenticator import Authenticator
 from gateway.security.paths import encode_path, normalize_path
 from gateway.security.settings import ANONYMOUS
 
-__all__ = ["STRIPPED_HEADERS", "AuthMiddleware"]
+__all__ = ["STRIPPED_HEADERS", "AuthMiddleware", "authenticate", "strip_credentials"]
 
 #: Request headers never passed to the app behind this middleware.
 STRIPPED_HEADERS = frozenset((b"authorization", b"x-api-key", b"cookie", b"proxy-authorization"))
@@ -62,43 +62,12 @@ class AuthMiddleware:
         if path is None:
             await self._refuse(scope, send, BadRequest("the request path is not acceptable"))
             return
-        # One pass: keep what may go on, pick up the credentials.
-        kept: list[tuple[bytes, bytes]] = []
-        authorization: bytes | None = None
-        api_key: bytes | None = None
-        duplicate = False
-        for header in scope["headers"]:
-            name = header[0].lower()
-            if name in STRIPPED_HEADERS:
-                if name == _AUTHORIZATION:
-                    duplicate |= authorization is not None
-                    authorization = header[1]
-                elif name == _API_KEY:
-                    duplicate |= api_key is not None
-                    api_key = header[1]
-            else:
-                kept.append(header)
-        scope["headers"] = kept
-        scope["path"] = path
-        if not (target.isascii() and path == target.decode("ascii")):
-            target = encode_path(path).encode("ascii")
-        scope["raw_path"] = target
-        authenticator = self.authenticator
-        if authenticator.is_public(path):
-            principal = ANONYMOUS
-        else:
-            try:
-                if duplicate:
-                    raise Unauthorized(error="invalid_request")
-                principal = await authenticator.authenticate_credentials(authorization, api_key)
-            except Unauthorized as error:
-                await self._refuse(scope, send, error)
-                return
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = {"principal": principal}
-        else:
-            state["principal"] = principal
+        credentials = strip_credentials(scope, path, target)
+        try:
+            await authenticate(scope, self.authenticator, credentials)
+        except Unauthorized as error:
+            await self._refuse(scope, send, error)
+            return
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, error: GatewayError) -> None:
@@ -108,3 +77,55 @@ class AuthMiddleware:
             return
         path = scope.get("path", "")
         await send_error(send, error, jsonrpc=self._jsonrpc_route(scope["method"], path))
+
+
+Credentials = tuple[bytes | None, bytes | None, bool]
+
+
+def strip_credentials(scope: Scope, path: str, target: bytes) -> Credentials:
+    """Put ``scope`` on its canonical ``path`` without the caller's credentials.
+
+    ``target`` is the raw path (no query) that ``path`` was normalised from.
+    Returns the Authorization and X-API-Key values and whether either came twice.
+    """
+    # One pass: keep what may go on, pick up the credentials.
+    kept: list[tuple[bytes, bytes]] = []
+    authorization: bytes | None = None
+    api_key: bytes | None = None
+    duplicate = False
+    for header in scope["headers"]:
+        name = header[0].lower()
+        if name in STRIPPED_HEADERS:
+            if name == _AUTHORIZATION:
+                duplicate |= authorization is not None
+                authorization = header[1]
+            elif name == _API_KEY:
+                duplicate |= api_key is not None
+                api_key = header[1]
+        else:
+            kept.append(header)
+    scope["headers"] = kept
+    scope["path"] = path
+    if not (target.isascii() and path == target.decode("ascii")):
+        target = encode_path(path).encode("ascii")
+    scope["raw_path"] = target
+    return authorization, api_key, duplicate
+
+
+async def authenticate(
+    scope: Scope, authenticator: Authenticator, credentials: Credentials
+) -> None:
+    """Set ``scope["state"]["principal"]`` for the canonical path; raises Unauthorized."""
+    path: str = scope["path"]
+    if authenticator.is_public(path):
+        principal = ANONYMOUS
+    else:
+        authorization, api_key, duplicate = credentials
+        if duplicate:
+            raise Unauthorized(error="invalid_request")
+        principal = await authenticator.authenticate_credentials(authorization, api_key)
+    state = scope.get("state")
+    if state is None:
+        scope["state"] = {"principal": principal}
+    else:
+        state["principal"] = principal

@@ -42,6 +42,9 @@ def normalize_path(raw_path: bytes) -> str | None:
     """The canonical form of ``raw_path``, or ``None`` to refuse it (400)."""
     if _CANONICAL.fullmatch(raw_path):
         return raw_path.decode("ascii")
+    # The common "/a2a/agent/": canonical but for its trailing slash.
+    if raw_path[-1:] == b"/" and _CANONICAL.fullmatch(raw_path, 0, len(raw_path) - 1):
+        return raw_path[:-1].decode("ascii")
     if raw_path == b"/":
         return "/"
     if not raw_path.startswith(b"/") or not _REFUSED_RAW.isdisjoint(raw_path):
@@ -93,4 +96,6 @@ def _decode(raw: bytes) -> str | None:
 
 def encode_path(path: str) -> str:
     """Percent-encode a canonical path again (for ``raw_path`` and upstream URLs)."""
+    if path.isascii() and _CANONICAL.fullmatch(path.encode("ascii")):
+        return path  # nothing to escape (the pattern's characters are all safe)
     return quote(path, safe=_SAFE)
