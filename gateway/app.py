@@ -39,6 +39,7 @@ from gateway.errors import (
 )
 from gateway.forwarding import Forwarder
 from gateway.limits import AdmissionQueue, RateLimiter, RetryBudget
+from gateway.mcp import McpSettings, mount_mcp
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import openapi_document
 from gateway.proxy import ClientSettings, UpstreamClient
@@ -80,6 +81,7 @@ class GatewaySettings:
     retry_ratio: float = 0.2
     #: Wait of the registry watch's blocking queries.
     watch_wait: float = 30.0
+    mcp: McpSettings = field(default_factory=McpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     headers: HeaderSettings = field(default_factory=HeaderSettings)
     #: Requests per second per principal (anonymous callers: per address); None: no limit.
@@ -371,9 +373,11 @@ def create_gateway(
     """The gateway app. ``http`` is the control-plane client (registry, JWKS)."""
     gateway = Gateway(settings, http=http, upstream=upstream)
 
+    mcp = mount_mcp(gateway, settings.mcp)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with gateway.running():
+        async with gateway.running(), mcp.lifespan():
             yield
 
     handlers: dict[Any, Any] = {
@@ -387,6 +391,8 @@ def create_gateway(
             Route("/v1/invoke/{agent}", invoke, methods=["POST"]),
             Route("/v1/stream/{agent}", stream, methods=["POST"]),
             Route("/v1/agents", list_agents, methods=["GET"]),
+            # The aggregated MCP endpoint handles GET, POST and DELETE itself.
+            Route("/mcp", mcp.app),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
@@ -398,6 +404,7 @@ def create_gateway(
     )
     rest.state.gateway = gateway
     rest.state.a2a = gateway.a2a
+    rest.state.mcp = mcp
     rest.state.openapi = openapi_document(_version())
     # Added innermost first: Starlette puts each new middleware outside the last.
     rest.add_middleware(_Wrap, dispatch=lambda app: _Dispatch(gateway, app))

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -26,6 +26,7 @@ from mcp.server.context import CallNext, HandlerResult
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp
@@ -34,7 +35,6 @@ from gateway.forwarding import Target
 from gateway.mcp.catalog import Catalog, CatalogCache, Entry
 from gateway.mcp.mesh import find_agents
 from gateway.mcp.upstream import Upstream, error_result
-from mcp_servers.http import McpHttpSettings, transport_security
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -44,14 +44,32 @@ __all__ = ["McpMount", "McpSettings", "Sessions", "mount_mcp"]
 logger = logging.getLogger("meshgate.gateway.mcp")
 
 
+#: Host headers and origins ``/mcp`` always admits (any port): this machine.
+LOCAL_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
+LOCAL_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+
+
 @dataclass(frozen=True)
 class McpSettings:
-    """How ``/mcp`` is exposed; ``http`` adds allowed hosts and origins (DNS rebinding)."""
+    """How ``/mcp`` is exposed.
 
-    http: McpHttpSettings = field(default_factory=McpHttpSettings)
+    DNS-rebinding protection stays on: besides this machine, only the Host
+    headers and Origins listed here are admitted (a gateway behind a load
+    balancer lists the name clients use, e.g. ``mesh.example:443``).
+    """
+
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
     #: How long stateless clients may reuse a ``tools/list`` answer (``ttlMs``).
     list_ttl_ms: int = 1_000
     session_idle_timeout: float = 1_800.0
+
+    def transport_security(self) -> TransportSecuritySettings:
+        return TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=list(dict.fromkeys((*LOCAL_HOSTS, *self.allowed_hosts))),
+            allowed_origins=list(dict.fromkeys((*LOCAL_ORIGINS, *self.allowed_origins))),
+        )
 
 
 @dataclass(frozen=True)
@@ -177,8 +195,8 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
     )
     server.middleware.append(sessions)
     server.streamable_http_app(
-        streamable_http_path=settings.http.path,
-        transport_security=transport_security(settings.http),
+        streamable_http_path="/mcp",
+        transport_security=settings.transport_security(),
         session_idle_timeout=settings.session_idle_timeout,
     )
     manager = server.session_manager

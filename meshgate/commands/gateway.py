@@ -8,10 +8,11 @@ import click
 
 from gateway.app import GatewaySettings, create_gateway
 from gateway.balancing import BALANCERS
+from gateway.mcp import McpSettings
 from gateway.proxy import ClientSettings
 from gateway.security import AuthSettings, CorsSettings, HeaderSettings
 from gateway.upstreams import OutlierPolicy
-from meshgate.commands.options import keys
+from meshgate.commands.options import keys, mcp_host_options
 from meshgate.serving import run_app
 
 __all__ = ["gateway"]
@@ -101,6 +102,7 @@ __all__ = ["gateway"]
     metavar="ORIGIN",
     help="Browser origin allowed to call the gateway (repeatable).",
 )
+@mcp_host_options
 def gateway(
     host: str,
     port: int,
@@ -122,8 +124,14 @@ def gateway(
     max_concurrent: int,
     max_queued: int,
     cors_origins: tuple[str, ...],
+    allowed_hosts: tuple[str, ...],
+    allowed_origins: tuple[str, ...],
 ) -> None:
-    """Route A2A (and MCP) to the mesh's agents and tool servers."""
+    """Route A2A and MCP to the mesh's agents and tool servers.
+
+    A2A at /a2a/{agent}/ and /a2a/skills/{skill}/, every tool and agent of the
+    mesh at /mcp, a REST facade at /v1/invoke and /v1/stream.
+    """
     secret = None
     if jwt_secret_env:
         secret = os.environ.get(jwt_secret_env)
@@ -153,6 +161,7 @@ def gateway(
         rate_burst=rate_burst,
         max_concurrent=max_concurrent,
         max_queued=max_queued,
+        mcp=McpSettings(allowed_hosts=allowed_hosts, allowed_origins=allowed_origins),
     )
     mode = "auth on" if auth.required else "no auth"
     click.echo(

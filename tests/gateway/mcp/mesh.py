@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route
 
 from agents.calculator import agent as calculator
 from agents.tools import MeshTools
 from gateway.app import Gateway, GatewaySettings, create_gateway
-from gateway.mcp import McpMount, mount_mcp
+from gateway.mcp import McpMount
 from mcp_servers.hosting import HostingConfig
 from mcp_servers.runtime import build_tool_server_app
 from registry.backends import MemoryBackend
@@ -73,18 +72,9 @@ async def tool_server(
 def gateway_with_mcp(
     settings: GatewaySettings, http: httpx.AsyncClient
 ) -> tuple[Starlette, McpMount, Gateway]:
-    """``create_gateway`` with ``/mcp`` in front of it, as the lead will wire it in app.py."""
+    """The gateway app (its ``/mcp`` included), its MCP mount and its parts."""
     app = create_gateway(settings, http=http)
-    gateway: Gateway = app.state.gateway
-    mount = mount_mcp(gateway)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        async with app.router.lifespan_context(app), mount.lifespan():
-            yield
-
-    host = Starlette(routes=[Route("/mcp", mount.app), Mount("/", app=app)], lifespan=lifespan)
-    return host, mount, gateway
+    return app, app.state.mcp, app.state.gateway
 
 
 @contextlib.asynccontextmanager
