@@ -19,7 +19,14 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.asgi import header, read_body, send_body, upstream_headers
 from gateway.cards import CardCache
-from gateway.errors import BadRequest, GatewayError, NotFound, jsonrpc_response, problem_response
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    NotFound,
+    ParseError,
+    jsonrpc_response,
+    problem_response,
+)
 from gateway.forwarding import Exchange, Forwarder, Target
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import UpstreamError
@@ -134,7 +141,7 @@ class A2AGateway:
             try:
                 message = json.loads(body)
             except (ValueError, UnicodeDecodeError):
-                raise BadRequest("the body is not JSON") from None
+                raise ParseError("the body is not JSON") from None
             if not isinstance(message, dict):
                 raise BadRequest("a JSON-RPC request must be an object")
             request_id = message.get("id")

@@ -41,6 +41,7 @@ __all__ = [
     "NoHealthyUpstream",
     "NotFound",
     "Overloaded",
+    "ParseError",
     "PayloadTooLarge",
     "RateLimited",
     "Unauthorized",
@@ -95,6 +96,14 @@ class BadRequest(GatewayError):
     code = "bad-request"
     title = "Bad request"
     default_detail = "the request could not be read"
+
+
+class ParseError(BadRequest):
+    """The body of a JSON-RPC request is not JSON (JSON-RPC's own -32700)."""
+
+    code = "parse-error"
+    title = "Parse error"
+    default_detail = "the body is not JSON"
 
 
 class Unauthorized(GatewayError):
@@ -182,6 +191,7 @@ def _rpc(status: int) -> int:
 #: code -> (HTTP status, JSON-RPC error code). The one table.
 ERROR_TABLE: dict[str, tuple[int, int]] = {
     BadRequest.code: (400, -32600),
+    ParseError.code: (400, -32700),
     Unauthorized.code: (401, _rpc(401)),
     Forbidden.code: (403, _rpc(403)),
     NotFound.code: (404, _rpc(404)),

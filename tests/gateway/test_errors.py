@@ -39,7 +39,8 @@ def test_every_error_is_in_the_one_table() -> None:
     assert {cls.code for cls in FAMILY} == set(ERROR_TABLE)
     statuses = {cls.code: cls().status for cls in FAMILY}
     assert statuses == {
-        "bad-request": 400, "unauthorized": 401, "forbidden": 403, "not-found": 404,
+        "bad-request": 400, "parse-error": 400, "unauthorized": 401, "forbidden": 403,
+        "not-found": 404,
         "misdirected": 421, "payload-too-large": 413, "rate-limited": 429,
         "upstream-unavailable": 502, "overloaded": 503, "no-healthy-upstream": 503,
         "upstream-timeout": 504, "internal": 500,
@@ -49,8 +50,8 @@ def test_every_error_is_in_the_one_table() -> None:
 def test_json_rpc_codes_stay_clear_of_the_protocols_own() -> None:
     for status, code in ERROR_TABLE.values():
         assert code not in A2A_CODES
-        assert code in (-32600, -32603) or not -32768 <= code <= -32000
-        if code not in (-32600, -32603):
+        assert code in (-32700, -32600, -32603) or not -32768 <= code <= -32000
+        if code not in (-32700, -32600, -32603):
             assert code == -31000 - status
 
 

@@ -86,21 +86,24 @@ async def test_an_agent_with_no_healthy_instance_is_503_with_retry_after(mesh: M
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "code"),
     [
-        b"{nope",
-        b"",
-        b"\xff\xfe",
-        b"[]",
-        b'[{"jsonrpc": "2.0", "id": 1, "method": "GetTask"}]',
-        b"3",
+        (b"{nope", -32700),
+        (b"", -32700),
+        (b"\xff\xfe", -32700),
+        (b"[]", -32600),
+        (b'[{"jsonrpc": "2.0", "id": 1, "method": "GetTask"}]', -32600),
+        (b"3", -32600),
     ],
     ids=["not JSON", "empty", "not UTF-8", "empty batch", "batch", "a number"],
 )
-async def test_malformed_json_rpc_is_an_invalid_request(mesh: Mesh, body: bytes) -> None:
+async def test_malformed_json_rpc_gets_the_json_rpc_error_code(
+    mesh: Mesh, body: bytes, code: int
+) -> None:
+    # JSON-RPC 2.0: -32700 when the body is not JSON, -32600 when it is not a request.
     headers = {**A2A, "content-type": "application/json"}
     answer = await mesh.client.post("/a2a/echo/", content=body, headers=headers)
-    assert_jsonrpc_error(answer, 400, -32600, None)
+    assert_jsonrpc_error(answer, 400, code, None)
 
 
 async def test_a_request_without_a_method_is_refused_by_the_agent_as_invalid(mesh: Mesh) -> None:
