@@ -60,7 +60,7 @@ from gateway.table import RouteTable
 from gateway.upstreams import OutlierPolicy, Upstreams
 from gateway.watcher import RouteWatcher
 from registry.client import RegistryClient
-from registry.server.openapi import docs_page
+from registry.server.openapi import DOCS_CSS, docs_page
 
 __all__ = ["Gateway", "GatewaySettings", "create_gateway"]
 
@@ -188,7 +188,12 @@ async def openapi(request: Request) -> Response:
 
 
 async def docs(request: Request) -> Response:
-    return HTMLResponse(docs_page(request.app.state.openapi))
+    # The gateway's CSP refuses inline styles: the page links its stylesheet.
+    return HTMLResponse(docs_page(request.app.state.openapi, stylesheet="/docs.css"))
+
+
+async def docs_css(request: Request) -> Response:
+    return Response(DOCS_CSS, media_type="text/css")
 
 
 async def _no_route(request: Request, exc: Exception) -> Response:
@@ -398,6 +403,7 @@ def create_gateway(
             Route("/metrics", metrics, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs, methods=["GET"]),
+            Route("/docs.css", docs_css, methods=["GET"]),
         ],
         lifespan=lifespan,
         exception_handlers=handlers,

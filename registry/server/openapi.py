@@ -9,7 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from registry.models import HeartbeatBody, Instance, Registration, ServiceSummary
 
-__all__ = ["docs_page", "openapi_document"]
+__all__ = ["DOCS_CSS", "docs_page", "openapi_document"]
 
 _REF = "#/components/schemas/{model}"
 
@@ -212,8 +212,20 @@ def openapi_document(version: str) -> dict[str, Any]:
     }
 
 
-def docs_page(document: dict[str, Any]) -> str:
-    """A readable page of the API that loads nothing from elsewhere."""
+DOCS_CSS = """\
+body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#1d2330}
+table{border-collapse:collapse;width:100%}
+td,th{padding:.35rem .6rem;border-bottom:1px solid #e3e6ec;text-align:left}
+.m{font-weight:600;color:#2456c7}code{font-size:14px}
+"""
+
+
+def docs_page(document: dict[str, Any], *, stylesheet: str | None = None) -> str:
+    """A readable page of the API that loads nothing from elsewhere.
+
+    The style is inline, or at ``stylesheet`` (a URL on the same server) for a
+    host whose Content-Security-Policy refuses inline styles.
+    """
     rows = []
     for path, item in document["paths"].items():
         for method, op in item.items():
@@ -225,14 +237,14 @@ def docs_page(document: dict[str, Any]) -> str:
                 f"<td>{html.escape(op.get('summary', ''))}</td><td>{codes}</td></tr>"
             )
     info = document["info"]
+    style = (
+        f'<link rel=stylesheet href="{html.escape(stylesheet)}">'
+        if stylesheet
+        else f"<style>\n{DOCS_CSS}</style>"
+    )
     return f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>{html.escape(info["title"])}</title>
-<style>
-body{{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;color:#1d2330}}
-table{{border-collapse:collapse;width:100%}}
-td,th{{padding:.35rem .6rem;border-bottom:1px solid #e3e6ec;text-align:left}}
-.m{{font-weight:600;color:#2456c7}}code{{font-size:14px}}
-</style></head><body>
+{style}</head><body>
 <h1>{html.escape(info["title"])} <small>{html.escape(info["version"])}</small></h1>
 <p>{html.escape(info["description"])} The machine-readable document is at
 <a href="/openapi.json">/openapi.json</a>.</p>
