@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 PACKAGES := registry agents mcp_servers gateway meshgate
 
 # Real peers the tests drive (DESIGN.md §8), each in its own prefix: a2a-handler
-# pins mcp<2, so it cannot share .venv; the MCP Inspector CLI 0.15 runs on Node 20.
+# pins mcp<2, so it cannot share .venv; the MCP Inspector CLI 0.15 and mcp-remote
+# run on Node 20.
 TOOLS := .tools
 HANDLER := $(TOOLS)/a2a-handler/.installed
 NODE_TOOLS := $(TOOLS)/node/.installed
@@ -47,7 +48,7 @@ $(HANDLER): Makefile
 $(NODE_TOOLS): Makefile
 	if command -v npm >/dev/null; then \
 	  npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node \
-	    '@modelcontextprotocol/inspector@0.15.0' && touch $@; \
+	    '@modelcontextprotocol/inspector@0.15.0' 'mcp-remote@0.15.1' && touch $@; \
 	else echo "npm not found: tests that drive the MCP Inspector will be skipped"; fi
 
 pytest: $(STAMP) peers

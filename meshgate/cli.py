@@ -9,8 +9,10 @@ import click
 
 from meshgate import __version__
 from meshgate.commands.agent import agent
+from meshgate.commands.claude_config import claude_config
 from meshgate.commands.gateway import gateway
 from meshgate.commands.mcp_server import mcp_server
+from meshgate.commands.mcp_stdio import mcp_stdio
 from meshgate.commands.options import keys
 from meshgate.logs import configure_logging
 from meshgate.serving import run_app
@@ -110,3 +112,5 @@ def registry(
 main.add_command(agent)
 main.add_command(gateway)
 main.add_command(mcp_server)
+main.add_command(mcp_stdio)
+main.add_command(claude_config)

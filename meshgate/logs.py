@@ -46,5 +46,5 @@ def configure_logging(level: str = "info", *, json_lines: bool | None = None) ->
     root.setLevel(level.upper())
     # Access logs and httpx's line per request (heartbeats, probes) would drown
     # the events that matter; metrics count requests instead.
-    for name in ("uvicorn.access", "httpx", "httpcore"):
+    for name in ("uvicorn.access", "httpx", "httpcore", "httpx2", "httpcore2"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
