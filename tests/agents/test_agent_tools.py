@@ -7,13 +7,11 @@ through the MCP Inspector's CLI, a client nobody here wrote.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from mcp import Client as McpClient
@@ -30,7 +28,7 @@ from tests.agents.mesh import running_agent
 from tests.agents.runtime.support import LOCAL_URL, in_process
 from tests.mcp_servers.support import call, modern
 from tests.registry.server.conftest import running_registry
-from tests.support.external import mcp_inspector_cli
+from tests.support.external import inspect_mcp
 
 pytestmark = pytest.mark.anyio
 
@@ -207,35 +205,15 @@ async def test_the_sdk_client_calls_a_tool_over_a_socket() -> None:
     assert result.structured_content == {"expression": "2 ** 10", "arithmetic": True}
 
 
-async def _inspect(url: str, *args: str) -> Any:
-    # A subprocess of this event loop: the agent keeps serving while it runs.
-    process = await asyncio.create_subprocess_exec(
-        *mcp_inspector_cli(),
-        url,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        with anyio.fail_after(60):
-            out, err = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, err.decode()
-    return json.loads(out)
-
-
 async def test_the_inspector_lists_and_calls_an_agents_tool() -> None:
     async with running_agent(planner) as url:
-        listed = await _inspect(f"{url}/mcp", "--method", "tools/list")
+        listed = await inspect_mcp(f"{url}/mcp", "--method", "tools/list")
         assert [t["name"] for t in listed["tools"]] == ["plan_question"]
         tool = listed["tools"][0]
         assert tool["annotations"]["readOnlyHint"] is True
         assert tool["outputSchema"]["properties"]["steps"]["type"] == "array"
 
-        called = await _inspect(
+        called = await inspect_mcp(
             f"{url}/mcp",
             "--method",
             "tools/call",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,3 +31,27 @@ def mcp_inspector_cli() -> list[str]:
     if node is None or not script.exists():
         pytest.skip("node or the MCP Inspector is missing: run `make peers` (needs npm)")
     return [node, str(script), "--cli"]
+
+
+async def inspect_mcp(url: str, *args: str) -> Any:
+    """Run the Inspector CLI against ``url`` with ``args``; its JSON answer.
+
+    A subprocess of the running event loop, so a server in the same loop keeps
+    serving while it runs.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *mcp_inspector_cli(),
+        url,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        with anyio.fail_after(60):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    return json.loads(out)

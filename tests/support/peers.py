@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from a2a.helpers.proto_helpers import new_task, new_text_part
@@ -21,9 +20,9 @@ from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
 from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
 from a2a.types import AgentCard, TaskState
 from google.protobuf.json_format import ParseDict
-from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 
+from mcp_servers.quiet import quiet_server
 from tests.support.live import free_port, serve
 
 __all__ = [
@@ -90,26 +89,13 @@ def a2a_agent_app(name: str = "echo", *, base_url: str) -> Starlette:
     return Starlette(routes=routes)
 
 
-@contextlib.contextmanager
-def _root_logger_untouched() -> Iterator[None]:
-    # MCPServer() calls logging.basicConfig, which installs a handler on a bare root logger.
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
 def mcp_server_app(name: str = "tools") -> Starlette:
     """A real mcp 2.3 ``MCPServer`` with ``add`` and ``echo``, streamable HTTP at ``/mcp``.
 
     The returned app's lifespan runs the session manager, so serve it with lifespan on.
     It answers both protocol eras on one endpoint (chosen by ``MCP-Protocol-Version``).
     """
-    with _root_logger_untouched():
-        server = MCPServer(name, log_level="WARNING")
+    server = quiet_server(name, log_level="WARNING")
 
     @server.tool()
     def add(a: int, b: int) -> int:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,18 +28,6 @@ LOCAL_URL = "http://127.0.0.1:8765"
 SECRET = "secret-internal-detail-42"
 
 
-@contextlib.contextmanager
-def _root_logger_untouched() -> Iterator[None]:
-    # MCPServer() (inside Agent()) calls logging.basicConfig on a bare root logger.
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
 @dataclass
 class Gate:
     """Lets a test hold the ``slow`` skill and know when it runs. Make it in a test."""
@@ -52,8 +39,7 @@ class Gate:
 
 def make_agent(gate: Gate | None = None) -> Agent:
     """``tester``: echo, slow (progress, then waits on the gate), fail, crash, ask, word tool."""
-    with _root_logger_untouched():
-        agent = Agent("tester", "An agent the runtime tests drive.", version="1.2.3", tags=["test"])
+    agent = Agent("tester", "An agent the runtime tests drive.", version="1.2.3", tags=["test"])
 
     @agent.skill(tags=["echo"], examples=["hello"])
     async def echo(message: IncomingMessage, ctx: SkillContext) -> Reply:

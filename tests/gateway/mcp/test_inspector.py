@@ -8,7 +8,7 @@ from agents.researcher import agent as researcher
 from agents.tools import MeshTools
 from tests.agents.mesh import running_agent
 from tests.gateway.mcp.mesh import CHECK, running_mcp_mesh
-from tests.mcp_servers.test_inspector import _inspect
+from tests.support.external import inspect_mcp
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
@@ -31,25 +31,25 @@ async def test_the_inspector_sees_two_tool_servers_and_two_agents_and_calls_them
             }
 
             async def names() -> set[str]:
-                listed = await _inspect(url, "--method", "tools/list")
+                listed = await inspect_mcp(url, "--method", "tools/list")
                 return {t["name"] for t in listed["tools"]}
 
             await eventually(names, lambda found: wanted <= found, within=20, interval=0.2)
 
-            tool = await _inspect(
+            tool = await inspect_mcp(
                 url, "--method", "tools/call", "--tool-name", "calc__evaluate",
                 "--tool-arg", "expression=17*23",
             )  # fmt: skip
             assert tool["isError"] is False
             assert tool["structuredContent"]["value"] == 391
 
-            agent_tool = await _inspect(
+            agent_tool = await inspect_mcp(
                 url, "--method", "tools/call", "--tool-name", "calculator__extract_expression",
                 "--tool-arg", "text=what is 6 times 7",
             )  # fmt: skip
             assert agent_tool["structuredContent"]["expression"] == "6 * 7"
 
-            skill = await _inspect(
+            skill = await inspect_mcp(
                 url, "--method", "tools/call", "--tool-name", "researcher__research",
                 "--tool-arg", "text=What does the with statement do?",
             )  # fmt: skip
