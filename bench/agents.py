@@ -19,21 +19,14 @@ import asyncio
 import datetime
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import ROOT, Call, Process, Row, drive, free_port, healthz
 
-ROOT = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TEXT = (
     "The with statement wraps the execution of a block with methods defined by a "
     "context manager. It allows common try, except and finally usage patterns to be "
@@ -41,99 +34,6 @@ TEXT = (
     "contexts. The statement calls the manager's enter method before the block and "
     "its exit method after it, even when the block raises."
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
-class Process:
-    """A meshgate process started by this bench and stopped by its PID."""
-
-    def __init__(self, args: list[str], port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "meshgate", "--log-level", "warning", *args]
-        self.proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
-
-    async def ready(self, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.proc.args!r} exited with {self.proc.returncode}")
-                try:
-                    if (await client.get(self.url + "/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"{self.url} did not become ready")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-@dataclass
-class Row:
-    op: str
-    concurrency: int
-    latencies: list[float]
-    elapsed: float
-    cpu: float  # server CPU seconds over the run
-
-    def cells(self) -> list[str]:
-        n = len(self.latencies)
-        return [
-            self.op,
-            str(self.concurrency),
-            str(n),
-            f"{n / self.elapsed:.0f}",
-            f"{percentile(self.latencies, 50) * 1e3:.2f}",
-            f"{percentile(self.latencies, 99) * 1e3:.2f}",
-            f"{self.cpu / n * 1e6:.0f}",
-        ]
-
-
-Call = Callable[[httpx.AsyncClient], Awaitable[None]]
-
-
-async def drive(
-    op: str, proc: Process, client: httpx.AsyncClient, call: Call, count: int, concurrency: int
-) -> Row:
-    for _ in range(20):  # warm up connections, caches and the task store
-        await call(client)
-    latencies: list[float] = []
-    remaining = count
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            started = time.perf_counter()
-            await call(client)
-            latencies.append(time.perf_counter() - started)
-
-    cpu_before, started = cpu_seconds(proc.proc.pid), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    return Row(op, concurrency, latencies, elapsed, cpu_seconds(proc.proc.pid) - cpu_before)
 
 
 def send_message(url: str) -> Call:
@@ -190,21 +90,15 @@ def call_tool(url: str) -> Call:
     return call
 
 
-def healthz(url: str) -> Call:
-    async def call(client: httpx.AsyncClient) -> None:
-        if (await client.get(url + "/healthz")).status_code != 200:
-            raise RuntimeError("healthz failed")
-
-    return call
-
-
 async def run(count: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="meshgate-bench-") as data:
         agent_port, tools_port = free_port(), free_port()
         agent = Process(
-            ["agent", "summarizer", "--port", str(agent_port), "--data", data], agent_port
+            "summarizer",
+            ["agent", "summarizer", "--port", str(agent_port), "--data", data],
+            agent_port,
         )
-        tools = Process(["mcp-server", "calc", "--port", str(tools_port)], tools_port)
+        tools = Process("calc", ["mcp-server", "calc", "--port", str(tools_port)], tools_port)
         try:
             await asyncio.gather(agent.ready(), tools.ready())
             limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
@@ -230,7 +124,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     rows = asyncio.run(run(args.count))
-    header = ["op", "c", "count", "req/s", "p50 ms", "p99 ms", "server CPU µs/req"]
+    header = ["op", "c", "count", "req/s", "p50 ms", "p99 ms", "CPU of", "CPU µs/req"]
     lines = [
         f"- machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
         f"{datetime.date.today().isoformat()}",
