@@ -290,7 +290,7 @@ async def test_wait_wakes_on_change_and_holds_otherwise(backend: RegistryBackend
     index = backend.index(Scope("researcher"))
     started = time.monotonic()
     assert await backend.wait(Scope("researcher"), index, 0.2) == index
-    assert time.monotonic() - started >= 0.2
+    assert time.monotonic() - started >= 0.19  # held (timers may fire ~1 ms early)
 
     woke: list[int] = []
 

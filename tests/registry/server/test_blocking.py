@@ -49,7 +49,8 @@ async def test_blocking_list_holds_for_the_full_wait_without_change(
     response = await registry.get(LIST, params={"index": index, "wait": "300ms"})
     held = time.monotonic() - started
     # Consul adds up to wait/16 of jitter.
-    assert 0.3 <= held < 0.3 * 17 / 16 + 0.2
+    # Timers may fire a millisecond early; the point is that it held, not that it returned.
+    assert 0.29 <= held < 0.3 * 17 / 16 + 0.2
     assert int(response.headers["x-meshgate-index"]) == index
 
 
@@ -68,7 +69,7 @@ async def test_changes_elsewhere_do_not_wake_a_service_watch(registry: httpx.Asy
             "/v1/services/calc/instances/c-1",
             json={"kind": "mcp-server", "url": "http://127.0.0.1:9100/mcp"},
         )
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.29  # held the wait (timers may fire ~1 ms early)
 
 
 @pytest.mark.parametrize("path", [LIST, "/v1/services", "/v1/agents"])
@@ -156,4 +157,4 @@ async def test_tool_server_changes_do_not_wake_an_agents_watch(
             "/v1/services/calc/instances/c-1",
             json={"kind": "mcp-server", "url": "http://127.0.0.1:9100/mcp"},
         )
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.29  # held the wait (timers may fire ~1 ms early)
