@@ -1,6 +1,7 @@
 """The gateway's aggregated MCP endpoint (``/mcp``); see :mod:`gateway.mcp.server`."""
 
 from gateway.mcp.catalog import MESH, Catalog, CatalogCache, Entry, public_name
+from gateway.mcp.policy import ToolPolicy, ToolRule, load_tool_policy
 from gateway.mcp.server import McpMount, McpSettings, Sessions, mount_mcp
 
 __all__ = [
@@ -11,6 +12,9 @@ __all__ = [
     "McpMount",
     "McpSettings",
     "Sessions",
+    "ToolPolicy",
+    "ToolRule",
+    "load_tool_policy",
     "mount_mcp",
     "public_name",
 ]

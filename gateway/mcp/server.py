@@ -34,6 +34,7 @@ from starlette.types import ASGIApp
 from gateway.forwarding import Target
 from gateway.mcp.catalog import Catalog, CatalogCache, Entry
 from gateway.mcp.mesh import find_agents
+from gateway.mcp.policy import ToolPolicy, request_principal
 from gateway.mcp.upstream import Upstream, error_result
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class McpSettings:
     #: How long stateless clients may reuse a ``tools/list`` answer (``ttlMs``).
     list_ttl_ms: int = 1_000
     session_idle_timeout: float = 1_800.0
+    #: Which tools each principal may see and call; None allows every tool.
+    tool_policy: ToolPolicy | None = None
 
     def transport_security(self) -> TransportSecuritySettings:
         return TransportSecuritySettings(
@@ -136,6 +139,7 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
     cache = CatalogCache()
     upstream = Upstream(gateway.forwarder)
     sessions = Sessions()
+    policy = settings.tool_policy
 
     def catalog() -> Catalog:
         return cache.get(gateway.watcher.table)
@@ -143,13 +147,19 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=list(catalog().tools))
+        tools = catalog().tools
+        if policy is not None:
+            return types.ListToolsResult(tools=policy.filter(request_principal(ctx.request), tools))
+        return types.ListToolsResult(tools=list(tools))
 
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         entry = catalog().entries.get(params.name)
-        if entry is None:
+        # A denied tool is answered as an unknown one: no hint that it exists.
+        if entry is None or (
+            policy is not None and not policy.allows(request_principal(ctx.request), params.name)
+        ):
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = params.arguments or {}
         if entry.kind == "tool":

@@ -56,6 +56,9 @@ class Authenticator:
         self._keys = tuple(
             (hashlib.sha256(k.encode()).digest(), Principal(key_fingerprint(k.encode()), "api-key"))
             for k in settings.api_keys
+        ) + tuple(
+            (hashlib.sha256(k.encode()).digest(), Principal("key:" + name, "api-key"))
+            for name, k in settings.named_api_keys
         )
         self._secret = settings.jwt_secret.encode() if settings.jwt_secret else None
         self._static = KeySet.parse(settings.jwks) if settings.jwks is not None else None

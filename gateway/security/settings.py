@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -22,6 +23,7 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 )
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ class AuthSettings:
     """
 
     api_keys: tuple[str, ...] = ()
+    #: ``(name, key)`` pairs: a named key's principal is ``key:NAME`` (policies can name it).
+    named_api_keys: tuple[tuple[str, str], ...] = ()
     #: HS256 secret (at least 32 bytes, RFC 7518 §3.2).
     jwt_secret: str | None = None
     #: A JWK Set given inline, or the URL to fetch one from (cached ``jwks_ttl``).
@@ -70,6 +74,10 @@ class AuthSettings:
     def __post_init__(self) -> None:
         if any(not key.strip() or key != key.strip() for key in self.api_keys):
             raise ValueError("API keys must be non-empty, without surrounding blanks")
+        if any(not _KEY_NAME.fullmatch(name) for name, _ in self.named_api_keys):
+            raise ValueError("API key names must match [A-Za-z0-9_.-]{1,64}")
+        if any(not key.strip() or key != key.strip() for _, key in self.named_api_keys):
+            raise ValueError("API keys must be non-empty, without surrounding blanks")
         if self.jwt_secret is not None and len(self.jwt_secret.encode()) < 32:
             raise ValueError("jwt_secret must be at least 32 bytes long")
         unknown = set(self.jwt_algorithms) - ASYMMETRIC_ALGORITHMS
@@ -87,4 +95,4 @@ class AuthSettings:
     @property
     def required(self) -> bool:
         """Whether requests to non-public paths must authenticate."""
-        return bool(self.api_keys) or self.jwt_enabled
+        return bool(self.api_keys or self.named_api_keys) or self.jwt_enabled

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import click
 
 from gateway.app import GatewaySettings, create_gateway
 from gateway.balancing import BALANCERS
 from gateway.mcp import McpSettings
+from gateway.mcp.policy import PolicyError, ToolPolicy, load_tool_policy
 from gateway.proxy import ClientSettings
-from gateway.security import AuthSettings, CorsSettings, HeaderSettings
+from gateway.security import AuthSettings, CorsSettings, HeaderSettings, key_fingerprint
 from gateway.upstreams import OutlierPolicy
 from meshgate.commands.options import keys, mcp_host_options
 from meshgate.serving import run_app
@@ -68,9 +71,20 @@ __all__ = ["gateway"]
     "--api-key",
     "api_keys",
     multiple=True,
-    metavar="KEY",
+    metavar="[NAME=]KEY",
     help="Require this key (Bearer or X-API-Key) on every route but /healthz and /readyz "
-    "(repeatable; also MESHGATE_GATEWAY_API_KEYS).",
+    "(repeatable; also MESHGATE_GATEWAY_API_KEYS). NAME=KEY names the caller key:NAME "
+    "for --tool-policy; an unnamed key's caller is key:<digest>, printed at start.",
+)
+@click.option(
+    "--tool-policy",
+    "tool_policy_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="TOML file of the /mcp tools each caller may see and call: [default] and "
+    '[principals."key:NAME"] (or "jwt:SUB", "anonymous") tables, each with `allow` and '
+    '`deny` lists of globs on tool names such as "calc__*"; deny wins, a caller\'s own '
+    "table replaces [default]; without the file every tool is allowed.",
 )
 @click.option(
     "--jwt-secret-env",
@@ -115,6 +129,7 @@ def gateway(
     eject_after: int,
     max_body: int,
     api_keys: tuple[str, ...],
+    tool_policy_file: Path | None,
     jwt_secret_env: str | None,
     jwks_url: str | None,
     jwt_issuer: str | None,
@@ -137,9 +152,17 @@ def gateway(
         secret = os.environ.get(jwt_secret_env)
         if not secret:
             raise click.BadParameter(f"${jwt_secret_env} is empty", param_hint="--jwt-secret-env")
+    tool_policy: ToolPolicy | None = None
+    if tool_policy_file is not None:
+        try:
+            tool_policy = load_tool_policy(tool_policy_file)
+        except PolicyError as exc:
+            raise click.BadParameter(str(exc), param_hint="--tool-policy") from None
+    plain, named = split_named_keys(keys(api_keys, "MESHGATE_GATEWAY_API_KEYS"))
     try:
         auth = AuthSettings(
-            api_keys=keys(api_keys, "MESHGATE_GATEWAY_API_KEYS"),
+            api_keys=plain,
+            named_api_keys=named,
             jwt_secret=secret,
             jwks_url=jwks_url,
             issuer=jwt_issuer,
@@ -161,10 +184,34 @@ def gateway(
         rate_burst=rate_burst,
         max_concurrent=max_concurrent,
         max_queued=max_queued,
-        mcp=McpSettings(allowed_hosts=allowed_hosts, allowed_origins=allowed_origins),
+        mcp=McpSettings(
+            allowed_hosts=allowed_hosts, allowed_origins=allowed_origins, tool_policy=tool_policy
+        ),
     )
     mode = "auth on" if auth.required else "no auth"
+    if plain:
+        # The ids a --tool-policy file names unnamed keys by (digests, never the keys).
+        ids = ", ".join(key_fingerprint(k.encode()) for k in plain)
+        click.echo(f"unnamed API keys are callers {ids}", err=True)
     click.echo(
         f"meshgate gateway on http://{host}:{port} (registry {registry_url}, {mode})", err=True
     )
     run_app(create_gateway(settings), host=host, port=port, service="meshgate-gateway", proxy=True)
+
+
+_NAMED_KEY = re.compile(r"([A-Za-z0-9_.-]{1,64})=([^=].*)", re.DOTALL)
+
+
+def split_named_keys(
+    values: tuple[str, ...],
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Plain keys and ``NAME=KEY`` pairs; ``abc==`` (base64 padding) stays a plain key."""
+    plain: list[str] = []
+    named: list[tuple[str, str]] = []
+    for value in values:
+        match = _NAMED_KEY.fullmatch(value)
+        if match is None:
+            plain.append(value)
+        else:
+            named.append((match[1], match[2]))
+    return tuple(plain), tuple(named)
