@@ -9,11 +9,13 @@ import click
 
 from meshgate import __version__
 from meshgate.commands.agent import agent
+from meshgate.commands.call import call
 from meshgate.commands.claude_config import claude_config
 from meshgate.commands.gateway import gateway
 from meshgate.commands.mcp_server import mcp_server
 from meshgate.commands.mcp_stdio import mcp_stdio
 from meshgate.commands.options import keys
+from meshgate.commands.overview import agents, status, tools
 from meshgate.logs import configure_logging
 from meshgate.serving import run_app
 from registry.backends import BackendOptions, create_backend
@@ -114,3 +116,7 @@ main.add_command(gateway)
 main.add_command(mcp_server)
 main.add_command(mcp_stdio)
 main.add_command(claude_config)
+main.add_command(status)
+main.add_command(agents)
+main.add_command(tools)
+main.add_command(call)
