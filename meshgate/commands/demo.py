@@ -114,7 +114,7 @@ def demo(port: int, mesh_file: Path | None, ready_within: float) -> None:
     client lists the mesh's tools at /mcp and calls a tool and an agent skill; the
     mesh stops cleanly. Exits 0 only if every step passed.
     """
-    port = port or free_port()
+    port = port or free_port("127.0.0.1")
     gateway = f"http://127.0.0.1:{port}"
     click.echo(f"meshgate demo: the reference mesh, gateway {gateway}")
     started = time.perf_counter()
