@@ -11,11 +11,14 @@ from meshgate import __version__
 from meshgate.commands.agent import agent
 from meshgate.commands.call import call
 from meshgate.commands.claude_config import claude_config
+from meshgate.commands.demo import demo
 from meshgate.commands.gateway import gateway
+from meshgate.commands.init import init
 from meshgate.commands.mcp_server import mcp_server
 from meshgate.commands.mcp_stdio import mcp_stdio
 from meshgate.commands.options import keys
 from meshgate.commands.overview import agents, status, tools
+from meshgate.commands.up import up
 from meshgate.logs import configure_logging
 from meshgate.serving import run_app
 from registry.backends import BackendOptions, create_backend
@@ -89,6 +92,13 @@ def _networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddres
     metavar="KEY",
     help="Require this key for writes (repeatable; also MESHGATE_REGISTRY_API_KEYS).",
 )
+@click.option(
+    "--grace",
+    default=5,
+    type=click.IntRange(0, 3600),
+    show_default=True,
+    help="Seconds open requests (blocking queries too) get on shutdown before they are cancelled.",
+)
 def registry(
     host: str,
     port: int,
@@ -97,6 +107,7 @@ def registry(
     allow_private: bool,
     allow_cidr: tuple[str, ...],
     api_keys: tuple[str, ...],
+    grace: int,
 ) -> None:
     """Run the registry service."""
     try:
@@ -108,7 +119,13 @@ def registry(
         api_keys=keys(api_keys, "MESHGATE_REGISTRY_API_KEYS"),
     )
     click.echo(f"meshgate registry on http://{host}:{port} ({store.name} backend)", err=True)
-    run_app(create_app(store, settings), host=host, port=port, service="meshgate-registry")
+    run_app(
+        create_app(store, settings),
+        host=host,
+        port=port,
+        grace_seconds=grace,
+        service="meshgate-registry",
+    )
 
 
 main.add_command(agent)
@@ -116,7 +133,10 @@ main.add_command(gateway)
 main.add_command(mcp_server)
 main.add_command(mcp_stdio)
 main.add_command(claude_config)
+main.add_command(up)
+main.add_command(init)
 main.add_command(status)
 main.add_command(agents)
 main.add_command(tools)
 main.add_command(call)
+main.add_command(demo)
