@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -57,6 +57,7 @@ from gateway.security import (
 from gateway.security.headers import merge_headers
 from gateway.security.middleware import authenticate, strip_credentials
 from gateway.table import RouteTable
+from gateway.ui import SHELL_PATHS, MeshView, ui_routes
 from gateway.upstreams import OutlierPolicy, Upstreams
 from gateway.watcher import RouteWatcher
 from registry.client import RegistryClient
@@ -123,7 +124,9 @@ class Gateway:
         self.forwarder = Forwarder(
             self.router, self.upstream, RetryBudget(ratio=settings.retry_ratio), self.metrics
         )
-        self.authenticator = Authenticator(settings.auth, http=self.http)
+        # The dashboard's page and assets hold no data: a browser loads them, then asks for a key.
+        auth = replace(settings.auth, public_paths=settings.auth.public_paths | SHELL_PATHS)
+        self.authenticator = Authenticator(auth, http=self.http)
         self.rate_limiter = (
             RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
         )
@@ -362,6 +365,19 @@ def _caller(scope: Scope) -> str:
     return f"addr:{client[0]}" if client else "anonymous"
 
 
+def _mesh_view(gateway: Gateway, version: str) -> MeshView:
+    watcher = gateway.watcher
+    return MeshView(
+        table=watcher.table,
+        upstreams=gateway.upstreams,
+        metrics=gateway.metrics,
+        finished=gateway.forwarder.finished,
+        stale=watcher.stale,
+        staleness=watcher.staleness,
+        version=version,
+    )
+
+
 def _version() -> str:
     try:
         return importlib.metadata.version("meshgate")
@@ -379,6 +395,7 @@ def create_gateway(
     gateway = Gateway(settings, http=http, upstream=upstream)
 
     mcp = mount_mcp(gateway, settings.mcp)
+    version = _version()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -404,6 +421,7 @@ def create_gateway(
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs, methods=["GET"]),
             Route("/docs.css", docs_css, methods=["GET"]),
+            *ui_routes(lambda: _mesh_view(gateway, version)),
         ],
         lifespan=lifespan,
         exception_handlers=handlers,
@@ -411,7 +429,7 @@ def create_gateway(
     rest.state.gateway = gateway
     rest.state.a2a = gateway.a2a
     rest.state.mcp = mcp
-    rest.state.openapi = openapi_document(_version())
+    rest.state.openapi = openapi_document(version)
     # Added innermost first: Starlette puts each new middleware outside the last.
     rest.add_middleware(_Wrap, dispatch=lambda app: _Dispatch(gateway, app))
     rest.add_middleware(AuthMiddleware, authenticator=gateway.authenticator)

@@ -10,6 +10,7 @@ idempotent (``GetTask``, card fetches). Retries draw on a budget of at most
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from gateway.errors import NoHealthyUpstream, NotFound, UpstreamTimeout, UpstreamUnavailable
@@ -22,7 +23,10 @@ from gateway.table import Route
 from gateway.telemetry import attempt_span, record_status, traced_headers
 from registry.models import InstanceKey
 
-__all__ = ["Exchange", "Forwarder", "Target"]
+__all__ = ["Exchange", "Finished", "Forwarder", "Target"]
+
+#: One finished exchange: started and ended (``perf_counter``), route, status, headers sent.
+Finished = tuple[float, float, Route, int, list[tuple[bytes, bytes]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +45,18 @@ class Target:
 class Exchange:
     """An upstream response in progress; :meth:`finish` exactly once when done with it."""
 
-    __slots__ = ("_forwarder", "_open", "response", "route", "started")
+    __slots__ = ("_forwarder", "_open", "headers", "response", "route", "started")
 
     def __init__(
-        self, forwarder: Forwarder, route: Route, response: UpstreamResponse, started: float
+        self,
+        forwarder: Forwarder,
+        route: Route,
+        response: UpstreamResponse,
+        started: float,
+        headers: list[tuple[bytes, bytes]],
     ) -> None:
         self._forwarder = forwarder
+        self.headers = headers
         self.route = route
         self.response = response
         self.started = started
@@ -60,6 +70,10 @@ class Exchange:
         await self.response.aclose()
         healthy = self.response.status < 500 if ok is None else ok
         self._forwarder.settle(self.route, ok=healthy)
+        # The dashboard's recent exchanges: one append; parsed only when it is read.
+        self._forwarder.finished.append(
+            (self.started, time.perf_counter(), self.route, self.response.status, self.headers)
+        )
 
 
 #: Upstream statuses that mean "this instance is in trouble", not "your request is bad".
@@ -81,6 +95,7 @@ class Forwarder:
         self.budget = budget
         self.metrics = metrics
         self.max_attempts = max_attempts
+        self.finished: deque[Finished] = deque(maxlen=200)
 
     async def send(
         self,
@@ -118,12 +133,9 @@ class Forwarder:
             started = time.perf_counter()
             try:
                 with attempt_span(route.service, route.key[1], route.origin) as span:
+                    sent = traced_headers(headers, span)
                     response = await self.client.request(
-                        route.origin,
-                        method,
-                        _target_bytes(route, path),
-                        traced_headers(headers, span),
-                        body,
+                        route.origin, method, _target_bytes(route, path), sent, body
                     )
                     record_status(span, response.status)
             except UpstreamError as exc:
@@ -149,7 +161,7 @@ class Forwarder:
                     continue
             else:
                 self.metrics.upstream(route.service, "ok").inc()
-            return Exchange(self, route, response, started)
+            return Exchange(self, route, response, started, sent)
 
     def settle(self, route: Route, *, ok: bool, refused: bool = False) -> None:
         """Account the end of one attempt on ``route`` (outlier detection included)."""

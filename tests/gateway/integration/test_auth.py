@@ -33,7 +33,8 @@ pytestmark = pytest.mark.anyio
 KEY = "k1"
 GOOD = [(b"x-api-key", KEY.encode())]
 #: The variants below that are the public paths (``/healthz``, ``/readyz``) once canonical.
-PUBLIC = {b"/healthz", b"/readyz", b"/healthz/", b"/./readyz"}
+#: The dashboard's page and assets hold no data: a browser loads them, then asks for a key.
+PUBLIC = {b"/healthz", b"/readyz", b"/healthz/", b"/./readyz", b"/ui", b"/ui/", b"/ui/ui.js"}
 
 
 def recorder_app(seen: list[list[tuple[bytes, bytes]]]) -> Starlette:
@@ -118,7 +119,10 @@ VARIANTS = [
     b"/healthz", b"/readyz", b"/healthz/", b"/./readyz", b"/healthz/x", b"/HEALTHZ",
     b"/healthz%2f..%2fmetrics", b"/healthz%00",
     # nothing there
-    b"/", b"/nope", b"/mcp", b"/ui",
+    b"/", b"/nope", b"/mcp",
+    # the dashboard: its page is public, its data is not
+    b"/ui", b"/ui/", b"/ui/ui.js", b"/ui/state.json", b"/ui/state.json/", b"/ui/x/../state.json",
+    b"/UI/state.json", b"/ui/%73tate.json",
 ]  # fmt: skip
 
 #: Credentials that are not the key, however they are presented.
