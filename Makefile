@@ -12,7 +12,7 @@ TOOLS := .tools
 HANDLER := $(TOOLS)/a2a-handler/.installed
 NODE_TOOLS := $(TOOLS)/node/.installed
 
-.PHONY: demo test lint typecheck imports pytest peers bench format clean
+.PHONY: demo test lint typecheck imports pytest peers chromium bench format clean
 
 # (Re)install when .venv is missing or older than pyproject.toml.
 $(STAMP): pyproject.toml
@@ -36,7 +36,13 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-peers: $(HANDLER) $(NODE_TOOLS)
+peers: $(HANDLER) $(NODE_TOOLS) chromium
+
+# The /ui browser test drives Debian's chromium through Playwright (no browser
+# download); CI runs as root. Where apt-get cannot install it the test skips.
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
+	  || echo "chromium could not be installed: the /ui browser test will be skipped"
 
 $(HANDLER): Makefile
 	test -x $(TOOLS)/a2a-handler/bin/python || $(PYTHON) -m venv $(TOOLS)/a2a-handler
@@ -63,4 +69,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .meshgate .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(TOOLS) .artifacts .meshgate .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

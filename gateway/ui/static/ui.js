@@ -66,7 +66,7 @@
     if (service.description) card.append(el("div", { class: "card-desc" }, service.description));
     card.append(el("div", { class: "sub-h" }, "instances"));
     card.append(el("ul", { class: "instances" }, service.instances.map((i) =>
-      el("li", { "data-instance": i.id, "data-state": i.state },
+      el("li", { "data-instance": i.id, "data-state": i.state, "data-url": i.url },
         badge(i.state),
         el("span", { class: "id" }, i.id),
         el("span", { class: "url mono", title: i.url }, i.url),
