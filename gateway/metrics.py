@@ -190,6 +190,27 @@ class GatewayMetrics:
             ["reason"],
             r,
         )
+        self.mcp_cache_hits = _Family(
+            "counter",
+            "meshgate_mcp_cache_hits",
+            "MCP tool calls answered from the result cache, by tool.",
+            ["tool"],
+            r,
+        )
+        self.mcp_cache_misses = _Family(
+            "counter",
+            "meshgate_mcp_cache_misses",
+            "Cacheable MCP tool calls that went upstream, by tool.",
+            ["tool"],
+            r,
+        )
+        self.mcp_cache_errors = _Family(
+            "counter",
+            "meshgate_mcp_cache_errors",
+            "Result-cache operations that failed (the call went on uncached).",
+            [],
+            r,
+        )
         self.queue_depth = Gauge(
             "meshgate_gateway_queue_depth", "Requests waiting for admission.", registry=r
         )

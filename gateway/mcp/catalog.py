@@ -14,11 +14,13 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Literal
 
 import mcp_types as types
+from mcp.shared.inbound import x_mcp_header_map
 from pydantic import ValidationError
 
 from gateway.table import Route, RouteTable
@@ -89,6 +91,10 @@ class Entry:
     name: str
     #: Where the tool lives: the route's endpoint (tool servers) or ``mcp`` under an agent.
     path: str | None = None
+    #: Annotated read-only and idempotent: its results may be cached.
+    cacheable: bool = False
+    #: Its schema binds arguments to ``Mcp-Param-*`` headers, which the SDK path checks.
+    param_headers: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,15 @@ class Catalog:
     entries: Mapping[str, Entry]
     #: Changes exactly when the listed tools change (names, schemas, annotations).
     fingerprint: str
+
+    @cached_property
+    def by_name(self) -> Mapping[str, types.Tool]:
+        return MappingProxyType({tool.name: tool for tool in self.tools})
+
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        """The input schema of the tool listed as ``name``."""
+        tool = self.by_name.get(name)
+        return None if tool is None else tool.input_schema
 
 
 def public_name(service: str, tool: str) -> str:
@@ -124,6 +139,12 @@ def build_catalog(table: RouteTable) -> Catalog:
         except ValidationError:
             logger.warning("tool %s of %s skipped: not a valid MCP tool", entry.name, entry.service)
             return
+        if entry.kind == "tool":
+            hints = tool.annotations
+            cacheable = bool(hints and hints.read_only_hint and hints.idempotent_hint)
+            entry = replace(
+                entry, cacheable=cacheable, param_headers=bool(x_mcp_header_map(tool.input_schema))
+            )
         entries[name] = entry
         tools.append(tool)
 

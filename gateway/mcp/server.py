@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -32,7 +32,9 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp
 
 from gateway.forwarding import Target
+from gateway.mcp.cache import CacheSettings, ResultCache
 from gateway.mcp.catalog import Catalog, CatalogCache, Entry
+from gateway.mcp.fastpath import FastPath
 from gateway.mcp.mesh import find_agents
 from gateway.mcp.policy import ToolPolicy, request_principal
 from gateway.mcp.upstream import Upstream, error_result
@@ -66,6 +68,8 @@ class McpSettings:
     session_idle_timeout: float = 1_800.0
     #: Which tools each principal may see and call; None allows every tool.
     tool_policy: ToolPolicy | None = None
+    #: Results of read-only, idempotent upstream tools (``--cache-url/--cache-ttl/--no-cache``).
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
     def transport_security(self) -> TransportSecuritySettings:
         return TransportSecuritySettings(
@@ -137,12 +141,16 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
     """The ``/mcp`` endpoint of ``gateway``; see :class:`McpMount` for the wiring."""
     settings = settings or McpSettings()
     cache = CatalogCache()
-    upstream = Upstream(gateway.forwarder)
+    results = ResultCache(settings.cache, gateway.metrics) if settings.cache.enabled else None
+    upstream = Upstream(gateway.forwarder, results)
     sessions = Sessions()
     policy = settings.tool_policy
 
     def catalog() -> Catalog:
         return cache.get(gateway.watcher.table)
+
+    def catalog_schema(name: str) -> dict[str, Any] | None:
+        return catalog().input_schema(name)
 
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -165,7 +173,10 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
         if entry.kind == "tool":
             raw = ctx.params or {}
             meta = raw.get("_meta") if isinstance(raw.get("_meta"), dict) else None
-            return await upstream.call_tool(entry.service, entry.name, entry.path, arguments, meta)
+            cache_as = params.name if entry.cacheable else None
+            return await upstream.call_tool(
+                entry.service, entry.name, entry.path, arguments, meta, cache_as=cache_as
+            )
         return await _call_local(entry, arguments)
 
     async def _call_local(entry: Entry, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -202,6 +213,9 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         cache_hints={"tools/list": CacheHint(ttl_ms=settings.list_ttl_ms)},
+        # Mcp-Param-* checks read the schema here, not from a tools/list per call;
+        # under a policy the SDK's own lookup keeps refused tools unseen.
+        get_tool_input_schema=catalog_schema if policy is None else None,
     )
     server.middleware.append(sessions)
     server.streamable_http_app(
@@ -229,8 +243,19 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
                 yield
             finally:
                 tg.cancel_scope.cancel()
+                if results is not None:
+                    await results.aclose()
 
-    return McpMount(StreamableHTTPASGIApp(manager), lifespan, server, sessions)
+    fast = FastPath(
+        server=server,
+        catalog=catalog,
+        upstream=upstream,
+        security=settings.transport_security(),
+        list_ttl_ms=settings.list_ttl_ms,
+        policy=policy,
+        fallback=StreamableHTTPASGIApp(manager),
+    )
+    return McpMount(fast, lifespan, server, sessions)
 
 
 class _TableSignal:

@@ -7,6 +7,8 @@ headers ``MCP-Protocol-Version``, ``Mcp-Method`` and ``Mcp-Name``. The answer
 (JSON, or SSE whose event carries the response) becomes the ``CallToolResult``.
 A failure upstream is an ``isError`` result naming it; a protocol error of the
 upstream (unknown tool, bad arguments) is passed on as the same JSON-RPC error.
+Results of cacheable tools go through the :mod:`~gateway.mcp.cache` when one is
+given. :func:`read_answer` is shared with the raw fast path (:mod:`~gateway.mcp.fastpath`).
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ import itertools
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
+from opentelemetry import propagate
 from pydantic import ValidationError
 
 from gateway.errors import GatewayError
 from gateway.forwarding import Forwarder, Target
+from gateway.mcp.cache import ResultCache, cache_key
 from gateway.proxy import UpstreamError
 from gateway.rest import task_result
+from gateway.telemetry import tracing_enabled
 
-__all__ = ["MCP_VERSION", "Upstream", "error_result"]
+__all__ = ["MCP_VERSION", "ToolAnswer", "Upstream", "compact", "error_result", "read_answer"]
 
 MCP_VERSION = "2026-07-28"
 _META = "io.modelcontextprotocol/"
@@ -45,12 +51,58 @@ def error_result(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
+def compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def traced_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with the current span's W3C context (``traceparent``) when tracing is on."""
+    if tracing_enabled():
+        propagate.inject(meta)
+    return meta
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAnswer:
+    """An upstream's answer to ``tools/call``: exactly one of the three is set."""
+
+    #: A complete result object, and the response it came in when that was plain JSON.
+    result: dict[str, Any] | None = None
+    raw: bytes | None = None
+    #: The upstream's JSON-RPC error, as ``/mcp`` passes it on.
+    error: MCPError | None = None
+    #: What went wrong instead (an ``isError`` result says it).
+    failure: str | None = None
+
+
+def read_answer(service: str, raw: bytes, content_type: str, request_id: Any) -> ToolAnswer:
+    """Make sense of an upstream's body (JSON or SSE) answering ``tools/call``."""
+    sse = content_type.split(";")[0].strip().lower() == "text/event-stream"
+    answer = _sse_answer(raw, request_id) if sse else _object(raw)
+    if answer is None:
+        return ToolAnswer(failure=f"{service} answered no JSON-RPC response to tools/call")
+    error = answer.get("error")
+    if isinstance(error, dict):
+        code = error.get("code")
+        message = str(error.get("message") or "error")[:500]
+        code = code if isinstance(code, int) and not isinstance(code, bool) else -32603
+        return ToolAnswer(error=MCPError(code, f"{service}: {message}"))
+    result = answer.get("result")
+    if not isinstance(result, dict):
+        return ToolAnswer(failure=f"{service} answered a result that is no object")
+    kind = result.get("resultType", "complete")
+    if kind != "complete":
+        return ToolAnswer(failure=f"{service} answered {kind!r}, which /mcp does not relay yet")
+    return ToolAnswer(result=result, raw=None if sse else raw)
+
+
 class Upstream:
     """Sends tool calls and skill messages to healthy instances."""
 
-    def __init__(self, forwarder: Forwarder) -> None:
+    def __init__(self, forwarder: Forwarder, cache: ResultCache | None = None) -> None:
         self._forwarder = forwarder
         self._ids = itertools.count(1)
+        self.cache = cache
 
     async def call_tool(
         self,
@@ -59,7 +111,19 @@ class Upstream:
         path: str | None,
         arguments: Mapping[str, Any],
         meta: Mapping[str, Any] | None,
+        *,
+        cache_as: str | None = None,
     ) -> types.CallToolResult:
+        """Call ``tool`` of ``service``; ``cache_as`` (the public name) lets the cache answer."""
+        key = None
+        if cache_as is not None and self.cache is not None:
+            key = cache_key(service, tool, arguments)
+            cached = await self.cache.get(cache_as, key)
+            if cached is not None:
+                try:
+                    return types.CallToolResult.model_validate_json(cached)
+                except ValidationError:
+                    pass  # not written by this code: ask upstream
         request_id = next(self._ids)
         params_meta = {
             **(meta or {}),
@@ -67,37 +131,40 @@ class Upstream:
             _META + "clientInfo": _CLIENT,
             _META + "clientCapabilities": {},
         }
-        body = json.dumps(
+        body = compact(
             {
                 "jsonrpc": "2.0",
                 "id": request_id,
                 "method": "tools/call",
-                "params": {"name": tool, "arguments": dict(arguments), "_meta": params_meta},
-            },
-            separators=(",", ":"),
-        ).encode()
-        headers = [*_BASE_HEADERS, (b"mcp-name", tool.encode())]
-        raw, content_type = await self._exchange(Target(service=service), path, headers, body)
+                "params": {
+                    "name": tool,
+                    "arguments": dict(arguments),
+                    "_meta": traced_meta(params_meta),
+                },
+            }
+        )
+        raw, content_type = await self.post_tool(service, tool, path, body)
         if raw is None:
             return error_result(content_type)
-        answer = _answer(raw, content_type, request_id)
-        if answer is None:
-            return error_result(f"{service} answered no JSON-RPC response to tools/call")
-        error = answer.get("error")
-        if isinstance(error, dict):
-            code = error.get("code")
-            message = str(error.get("message") or "error")[:500]
-            raise MCPError(code if isinstance(code, int) else -32603, f"{service}: {message}")
-        result = answer.get("result")
-        if not isinstance(result, dict):
-            return error_result(f"{service} answered a result that is no object")
-        kind = result.get("resultType", "complete")
-        if kind != "complete":
-            return error_result(f"{service} answered {kind!r}, which /mcp does not relay yet")
+        answer = read_answer(service, raw, content_type, request_id)
+        if answer.error is not None:
+            raise answer.error
+        if answer.result is None:
+            return error_result(answer.failure or f"{service} failed")
         try:
-            return types.CallToolResult.model_validate(result)
+            result = types.CallToolResult.model_validate(answer.result)
         except ValidationError:
             return error_result(f"{service} answered a malformed tool result")
+        if key is not None and self.cache is not None and not result.is_error:
+            await self.cache.put(key, compact(answer.result))
+        return result
+
+    async def post_tool(
+        self, service: str, tool: str, path: str | None, body: bytes
+    ) -> tuple[bytes | None, str]:
+        """POST a 2026-07-28 ``tools/call`` of ``tool``; the body and content type, or None."""
+        headers = [*_BASE_HEADERS, (b"mcp-name", tool.encode())]
+        return await self._exchange(Target(service=service), path, headers, body)
 
     async def send_message(
         self, target: Target, text: str, skill: str | None, context_id: str | None
@@ -167,10 +234,8 @@ class Upstream:
         return raw, content_type.decode("latin-1")
 
 
-def _answer(raw: bytes, content_type: str, request_id: int) -> dict[str, Any] | None:
-    """The JSON-RPC response to ``request_id`` in a JSON body or an SSE stream."""
-    if content_type.split(";")[0].strip().lower() != "text/event-stream":
-        return _object(raw)
+def _sse_answer(raw: bytes, request_id: Any) -> dict[str, Any] | None:
+    """The JSON-RPC response to ``request_id`` in an SSE stream."""
     for event in raw.replace(b"\r\n", b"\n").split(b"\n\n"):
         data = b"\n".join(
             line[5:].removeprefix(b" ") for line in event.split(b"\n") if line.startswith(b"data:")
