@@ -108,6 +108,22 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "get": {"summary": "Ready once the route table is loaded", "responses": ok}
             },
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": ok}},
+            "/ui": {
+                "get": {
+                    "summary": "The dashboard page (no data in it: served without credentials)",
+                    "responses": {"200": {"description": "HTML."}},
+                }
+            },
+            "/ui/state.json": {
+                "get": {
+                    "summary": "What the dashboard shows: services, instances and their health "
+                    "(registry and outlier detection), skills, tools, traffic, recent exchanges",
+                    "responses": {
+                        "200": {"description": "The mesh as the gateway sees it now."},
+                        "401": _ERRORS["401"],
+                    },
+                }
+            },
         },
         "components": {
             "schemas": {

@@ -68,9 +68,9 @@
     card.append(el("ul", { class: "instances" }, service.instances.map((i) =>
       el("li", { "data-instance": i.id, "data-state": i.state, "data-url": i.url },
         badge(i.state),
-        el("span", { class: "id" }, i.id),
-        el("span", { class: "url mono", title: i.url }, i.url),
-        el("span", { class: "count", title: "requests sent by this gateway" }, `${i.requests} req`)))));
+        el("div", { class: "who" }, el("div", { class: "id" }, i.id), el("div", { class: "url mono", title: i.url }, i.url)),
+        el("span", { class: "count", title: "requests this gateway sent to it" },
+          i.in_flight ? `${i.requests} req · ${i.in_flight} now` : `${i.requests} req`)))));
     if (service.skills.length) {
       card.append(el("div", { class: "sub-h" }, `skills (${service.skills.length})`));
       card.append(el("div", { class: "chips" }, service.skills.map((s) =>

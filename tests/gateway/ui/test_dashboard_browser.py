@@ -1,5 +1,8 @@
 """``/ui`` in headless Chromium, on a mesh of real processes: a killed replica turns unhealthy.
 
+The gateway requires an API key, so the page first asks for it (and lists
+nothing before it has one).
+
 Debian's ``chromium`` driven by Playwright (never a browser download: ``make
 peers`` installs the package). Without it the test is skipped and says why.
 Screenshots go to ``.artifacts/ui/`` at the repository root.
@@ -35,6 +38,8 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts" / "ui"
 TRACE = "5b8aa5a2d2c872e8321cf37308d69df2"
+KEY = "dashboard-test-key-1b2c3d"
+AUTH = {"x-api-key": KEY}
 TEXT = (
     "The gateway routes every A2A message to a healthy replica. "
     "Each replica registers with the registry and answers its probes. "
@@ -94,7 +99,7 @@ def browser() -> Any:
 def send(gateway: str, text: str, traceparent: str | None = None) -> None:
     message = {"messageId": str(uuid.uuid4()), "role": "ROLE_USER", "parts": [{"text": text}]}
     rpc = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": message}}
-    headers = {"A2A-Version": "1.0"}
+    headers = {"A2A-Version": "1.0", **AUTH}
     if traceparent:
         headers["traceparent"] = traceparent
     answer = httpx.post(f"{gateway}/a2a/summarizer/", json=rpc, headers=headers, timeout=30)
@@ -103,7 +108,9 @@ def send(gateway: str, text: str, traceparent: str | None = None) -> None:
 
 
 def state(gateway: str) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{gateway}/ui/state.json", timeout=5).json()
+    answer = httpx.get(f"{gateway}/ui/state.json", headers=AUTH, timeout=5)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
     return body
 
 
@@ -145,7 +152,10 @@ def test_the_dashboard_lists_each_agent_and_shows_a_killed_replica_unhealthy(
         started.append(
             MeshProcess(
                 "gateway",
-                ["gateway", "--port", str(gateway_port), "--registry", registry_url],
+                [
+                    *("gateway", "--port", str(gateway_port), "--registry", registry_url),
+                    *("--api-key", KEY),
+                ],
                 gateway,
                 tmp_path,
             )
@@ -168,6 +178,11 @@ def test_the_dashboard_lists_each_agent_and_shows_a_killed_replica_unhealthy(
                     lambda r: outside.append(r.url) if not r.url.startswith(gateway) else None,
                 )
                 page.goto(f"{gateway}/ui")
+                page.wait_for_selector("#login[open]", timeout=10_000)
+                assert page.locator("article[data-service]").count() == 0
+                page.screenshot(path=str(ARTIFACTS / "sign-in.png"))
+                page.fill("#login-key", KEY)
+                page.click("#login button[type=submit]")
 
                 def states() -> dict[str, str]:
                     found: dict[str, str] = page.eval_on_selector_all(
@@ -197,6 +212,9 @@ def test_the_dashboard_lists_each_agent_and_shows_a_killed_replica_unhealthy(
                 )
                 assert page.locator(f'#traces tr[data-trace="{TRACE}"]').count() == 1
                 page.screenshot(path=str(ARTIFACTS / "mesh.png"), full_page=True)
+                page.emulate_media(color_scheme="dark")
+                page.screenshot(path=str(ARTIFACTS / "mesh-dark.png"), full_page=True)
+                page.emulate_media(color_scheme="light")
 
                 victim, victim_url = replicas[0]
                 os.kill(victim.pid, signal.SIGKILL)
