@@ -44,7 +44,7 @@ class Output:
                 entry = {"ts": _now(), "msg": line}
             self._json({"component": name, **entry})
         else:
-            self._human(name, line, self._colours.get(name, "white"))
+            self._human(name, line, self._colours.get(name))
 
     def event(self, event: str, message: str, **fields: Any) -> None:
         """The launcher's own news: ``starting``, ``ready``, ``restarting``, ``stopped``, ..."""
@@ -54,7 +54,7 @@ class Output:
             )
         else:
             bad = event in ("exited", "failed", "gave_up", "killed", "error")
-            self._human(LAUNCHER, message, "red" if bad else "white", bold=True)
+            self._human(LAUNCHER, message, "red" if bad else None, bold=True)
 
     def summary(
         self, urls: Sequence[tuple[str, str]], claude: dict[str, Any], **fields: Any
@@ -72,16 +72,16 @@ class Output:
         width = max(len(k) for k, _ in urls)
         lines = [""]
         for label, url in urls:
-            lines.append(f"  {label:<{width}}  {self._style(url, 'bright_white', bold=True)}")
+            lines.append(f"  {label:<{width}}  {self._style(url, None, bold=True)}")
         lines += ["", "  Claude Desktop (merge into claude_desktop_config.json):"]
         lines += [f"    {line}" for line in json.dumps(claude, indent=2).splitlines()]
         lines += ["", "  Press Ctrl-C to stop the mesh.", ""]
         self._write("\n".join(lines))
 
-    def _style(self, text: str, colour: str, *, bold: bool = False) -> str:
-        return click.style(text, fg=colour, bold=bold) if self._colour else text
+    def _style(self, text: str, colour: str | None, *, bold: bool = False) -> str:
+        return click.style(text, fg=colour, bold=bold or None) if self._colour else text
 
-    def _human(self, name: str, line: str, colour: str, *, bold: bool = False) -> None:
+    def _human(self, name: str, line: str, colour: str | None, *, bold: bool = False) -> None:
         prefix = self._style(f"{name:>{self._width}} |", colour, bold=bold)
         self._write(f"{prefix} {line}")
 
