@@ -30,6 +30,7 @@ __all__ = ["CacheSettings", "MemoryStore", "RedisStore", "ResultCache", "cache_k
 logger = logging.getLogger("meshgate.gateway.mcp.cache")
 
 _PREFIX = "meshgate:mcp:result:"
+_SCHEMES = ("redis", "rediss", "unix")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ class CacheSettings:
     redis_timeout: float = 0.25
     #: After a Redis failure, how long to go without it.
     redis_backoff: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not self.ttl > 0:
+            raise ValueError("the cache TTL must be a positive number of seconds")
+        if self.url is not None and self.url.partition("://")[0] not in _SCHEMES:
+            raise ValueError("the cache URL must be redis://, rediss:// or unix://")
 
 
 def cache_key(service: str, tool: str, arguments: Mapping[str, Any]) -> str:

@@ -11,6 +11,7 @@ import click
 from gateway.app import GatewaySettings, create_gateway
 from gateway.balancing import BALANCERS
 from gateway.mcp import McpSettings
+from gateway.mcp.cache import CacheSettings
 from gateway.mcp.policy import PolicyError, ToolPolicy, load_tool_policy
 from gateway.proxy import ClientSettings
 from gateway.security import AuthSettings, CorsSettings, HeaderSettings, key_fingerprint
@@ -110,6 +111,22 @@ __all__ = ["gateway"]
 )
 @click.option("--max-queued", type=click.IntRange(0), default=1024, show_default=True)
 @click.option(
+    "--cache-url",
+    metavar="URL",
+    envvar="MESHGATE_GATEWAY_CACHE_URL",
+    help="Keep /mcp tool results in this Redis (redis://HOST:PORT/DB), shared by gateways; "
+    "default: in this process.",
+)
+@click.option(
+    "--cache-ttl",
+    type=click.FloatRange(min=0.001),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a result of a read-only, idempotent tool is reused.",
+)
+@click.option("--no-cache", is_flag=True, help="Call upstream tools every time.")
+@click.option(
     "--cors-origin",
     "cors_origins",
     multiple=True,
@@ -138,6 +155,9 @@ def gateway(
     rate_burst: float,
     max_concurrent: int,
     max_queued: int,
+    cache_url: str | None,
+    cache_ttl: float,
+    no_cache: bool,
     cors_origins: tuple[str, ...],
     allowed_hosts: tuple[str, ...],
     allowed_origins: tuple[str, ...],
@@ -170,6 +190,10 @@ def gateway(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    try:
+        cache = CacheSettings(enabled=not no_cache, ttl=cache_ttl, url=cache_url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cache-url") from None
     settings = GatewaySettings(
         registry_url=registry_url.rstrip("/"),
         registry_api_key=registry_api_key,
@@ -185,7 +209,10 @@ def gateway(
         max_concurrent=max_concurrent,
         max_queued=max_queued,
         mcp=McpSettings(
-            allowed_hosts=allowed_hosts, allowed_origins=allowed_origins, tool_policy=tool_policy
+            allowed_hosts=allowed_hosts,
+            allowed_origins=allowed_origins,
+            tool_policy=tool_policy,
+            cache=cache,
         ),
     )
     mode = "auth on" if auth.required else "no auth"
