@@ -2,7 +2,8 @@
 
 The table is rebuilt when the registry's index moves and swapped whole. When
 the registry cannot be reached the last good table keeps serving, marked
-stale; :attr:`RouteWatcher.staleness` says for how long.
+stale; :attr:`RouteWatcher.staleness` says for how long. Parts that follow
+the table (``/mcp``'s ``list_changed``) :meth:`~RouteWatcher.subscribe` to swaps.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 import anyio
 
@@ -17,7 +19,7 @@ from gateway.table import RouteTable
 from registry.client import Backoff, RegistryClient
 from registry.errors import BackendUnavailable, RegistryError
 
-__all__ = ["RouteWatcher"]
+__all__ = ["RouteWatcher", "TableUpdates"]
 
 logger = logging.getLogger("meshgate.gateway.routes")
 
@@ -45,6 +47,7 @@ class RouteWatcher:
         #: When the registry last answered; ``None`` while it answers.
         self._unreachable_since: float | None = None
         self._last_answer = 0.0
+        self._subscribers: set[TableUpdates] = set()
 
     @property
     def stale(self) -> bool:
@@ -57,6 +60,17 @@ class RouteWatcher:
         if self._unreachable_since is None:
             return 0.0
         return self._clock() - self._last_answer if self._last_answer else 0.0
+
+    def subscribe(self) -> TableUpdates:
+        """Table swaps from now on, as an async iterator; use it as a context manager.
+
+        ``with watcher.subscribe() as updates: async for table in updates: ...``
+        Swaps that happen while the consumer is busy coalesce: it is woken once
+        and gets the newest table, so a slow subscriber never holds a queue.
+        """
+        updates = TableUpdates(self)
+        self._subscribers.add(updates)
+        return updates
 
     async def run(self) -> None:
         index = 0
@@ -97,6 +111,39 @@ class RouteWatcher:
         self.table = table
         if self._on_table is not None:
             self._on_table(table)
+        for updates in self._subscribers:
+            updates._changed.set()
         if not self.loaded.is_set():
             logger.info("route table loaded: %d services", len(table.services))
             self.loaded.set()
+
+
+class TableUpdates:
+    """One subscriber's view of :class:`RouteWatcher` swaps (see :meth:`RouteWatcher.subscribe`)."""
+
+    def __init__(self, watcher: RouteWatcher) -> None:
+        self._watcher = watcher
+        self._changed = anyio.Event()  # needs the event loop: subscribe from a task
+
+    def __enter__(self) -> TableUpdates:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop receiving swaps."""
+        self._watcher._subscribers.discard(self)
+
+    def __aiter__(self) -> TableUpdates:
+        return self
+
+    async def __anext__(self) -> RouteTable:
+        await self._changed.wait()
+        self._changed = anyio.Event()
+        return self._watcher.table

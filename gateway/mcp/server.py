@@ -22,6 +22,7 @@ import anyio
 import mcp_types as types
 from mcp.server import NotificationOptions, Server, ServerRequestContext
 from mcp.server.caching import CacheHint
+from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
@@ -118,8 +119,7 @@ class Sessions:
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            # mcp 2.3 has no public handle on the connection of a request.
-            connection = getattr(ctx.session, "_connection", None)
+            connection = _connection_of(ctx.session)
             if connection is not None and id(connection) not in self._open:
                 key = id(connection)
                 self._open[key] = ctx.session
@@ -128,13 +128,30 @@ class Sessions:
 
     async def tools_changed(self) -> None:
         """``notifications/tools/list_changed`` to every open session."""
-        for key, session in list(self._open.items()):
-            try:
-                with anyio.fail_after(2):
-                    await session.send_tool_list_changed()
-            except Exception as exc:  # a session that went away: forget it
-                logger.debug("list_changed not delivered: %r", exc)
-                self._open.pop(key, None)
+        # At once: a session whose stream is full must not hold the others up.
+        async with anyio.create_task_group() as tg:
+            for key, session in list(self._open.items()):
+                tg.start_soon(self._tools_changed, key, session)
+
+    async def _tools_changed(self, key: int, session: ServerSession) -> None:
+        try:
+            with anyio.fail_after(2):
+                await session.send_tool_list_changed()
+        except Exception as exc:  # a session that went away: forget it
+            logger.debug("list_changed not delivered: %r", exc)
+            self._open.pop(key, None)
+
+
+def _connection_of(session: ServerSession) -> Connection | None:
+    """The connection a request's session belongs to (one per MCP session).
+
+    mcp 2.3 exposes it publicly only as ``Context.connection``, and the
+    low-level runner hands handlers a ``ServerRequestContext`` instead, whose
+    ``ServerSession`` keeps it in ``_connection``. The one private access of
+    this package; checked against mcp 2.3.0.
+    """
+    connection = getattr(session, "_connection", None)
+    return connection if isinstance(connection, Connection) else None
 
 
 def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount:
@@ -224,16 +241,16 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
         session_idle_timeout=settings.session_idle_timeout,
     )
     manager = server.session_manager
-    signal = _TableSignal(gateway)
 
     async def announce() -> None:
-        last = catalog().fingerprint
-        while True:
-            await signal.next_table()
-            current = catalog().fingerprint
-            if current != last:
-                last = current
-                await sessions.tools_changed()
+        # Subscribed before the first fingerprint is taken: no swap slips between.
+        with gateway.watcher.subscribe() as updates:
+            last = catalog().fingerprint
+            async for _ in updates:
+                current = catalog().fingerprint
+                if current != last:
+                    last = current
+                    await sessions.tools_changed()
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -256,30 +273,3 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
         fallback=StreamableHTTPASGIApp(manager),
     )
     return McpMount(fast, lifespan, server, sessions)
-
-
-class _TableSignal:
-    """Wakes a waiter at each route-table swap.
-
-    A stopgap: :class:`~gateway.watcher.RouteWatcher` has one ``on_table``
-    callback (the gateway's); this chains onto it until it offers subscriptions.
-    """
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._event: anyio.Event | None = None  # made in the event loop
-        watcher: Any = gateway.watcher
-        previous = watcher._on_table
-
-        def on_table(table: Any) -> None:
-            if previous is not None:
-                previous(table)
-            if self._event is not None:
-                self._event.set()
-
-        watcher._on_table = on_table
-
-    async def next_table(self) -> None:
-        if self._event is None:
-            self._event = anyio.Event()
-        await self._event.wait()
-        self._event = anyio.Event()

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
 import uvicorn
+
+
+class _InProcessServer(uvicorn.Server):
+    """A uvicorn server that leaves the process's signal handlers alone.
+
+    sse-starlette ends every SSE stream of the process once the uvicorn server
+    owning the SIGTERM handler has ``should_exit`` set. With several servers in
+    one test process, stopping one (a tool server) then cut the gateway's
+    session streams, and ``list_changed`` sent meanwhile was lost.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def free_port() -> int:
@@ -33,7 +47,7 @@ async def serve(app: Any, *, port: int = 0, lifespan: str = "on") -> AsyncIterat
     config = uvicorn.Config(
         app, lifespan=lifespan, log_level="warning", timeout_graceful_shutdown=2
     )
-    server = uvicorn.Server(config)
+    server = _InProcessServer(config)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])
