@@ -12,13 +12,13 @@ TOOLS := .tools
 HANDLER := $(TOOLS)/a2a-handler/.installed
 NODE_TOOLS := $(TOOLS)/node/.installed
 
-.PHONY: demo test lint typecheck imports pytest peers chromium bench format clean
+.PHONY: demo test lint typecheck imports pytest peers chromium redis-server bench format clean
 
 # (Re)install when .venv is missing or older than pyproject.toml.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,consul,otlp]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,consul,otlp,redis]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -36,13 +36,19 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-peers: $(HANDLER) $(NODE_TOOLS) chromium
+peers: $(HANDLER) $(NODE_TOOLS) chromium redis-server
 
 # The /ui browser test drives Debian's chromium through Playwright (no browser
 # download); CI runs as root. Where apt-get cannot install it the test skips.
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
 	  || echo "chromium could not be installed: the /ui browser test will be skipped"
+
+# The /mcp result cache is tested against Debian's redis-server, which the test
+# starts on a loopback port. Where apt-get cannot install it those tests skip.
+redis-server:
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) \
+	  || echo "redis-server could not be installed: the Redis cache tests will be skipped"
 
 $(HANDLER): Makefile
 	test -x $(TOOLS)/a2a-handler/bin/python || $(PYTHON) -m venv $(TOOLS)/a2a-handler
