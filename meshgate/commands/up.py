@@ -81,7 +81,8 @@ def up(ctx: click.Context, mesh_file: Path | None, port: int | None, data_dir: P
     They start in that order on 127.0.0.1, each once its predecessors answer
     /readyz; a crashed process is restarted with backoff. Ctrl-C (or SIGTERM)
     stops them in reverse order. Log lines carry a `name |` prefix on a
-    terminal and are JSON lines otherwise (`meshgate --log-json up` forces it).
+    terminal and are JSON lines otherwise (`meshgate --log-json up` forces it);
+    `meshgate --log-level warning up` quiets the components.
     """
     if mesh_file is None and MESH_FILE.is_file():
         mesh_file = MESH_FILE
@@ -89,13 +90,20 @@ def up(ctx: click.Context, mesh_file: Path | None, port: int | None, data_dir: P
         spec = load_mesh(mesh_file)
     except MeshSpecError as exc:
         raise click.ClickException(str(exc)) from None
-    log_json = ctx.find_root().params.get("log_json")
+    root = ctx.find_root().params
+    log_json = root.get("log_json")
     tty = sys.stdout.isatty()
     json_lines = not tty if log_json is None else bool(log_json)
     data = data_dir.absolute()
     try:
         processes = plan_mesh(
-            spec, LaunchOptions(data_dir=data, gateway_port=port, log_json=json_lines)
+            spec,
+            LaunchOptions(
+                data_dir=data,
+                gateway_port=port,
+                log_json=json_lines,
+                log_level=str(root.get("log_level") or "info"),
+            ),
         )
     except PortInUseError as exc:
         raise click.ClickException(_port_advice(exc, spec.gateway.name)) from None

@@ -37,6 +37,8 @@ class LaunchOptions:
     gateway_port: int | None = None
     #: Children log JSON lines (else the human format).
     log_json: bool = True
+    #: The children's ``--log-level`` (``warning`` leaves little but trouble).
+    log_level: str = "info"
     python: str = sys.executable
 
 
@@ -80,7 +82,8 @@ def plan_mesh(spec: MeshSpec, options: LaunchOptions) -> tuple[ProcessSpec, ...]
     gateway_port = fixed.get(spec.gateway.name) or ports.allocate()
     gateway_url = f"http://{HOST}:{gateway_port}"
     known = {registry.name: registry_url, spec.gateway.name: gateway_url}
-    prefix = (options.python, "-m", "meshgate", "--log-json" if options.log_json else "--log-human")
+    log_format = "--log-json" if options.log_json else "--log-human"
+    prefix = (options.python, "-m", "meshgate", log_format, "--log-level", options.log_level)
     processes: list[ProcessSpec] = []
     for component in sorted(spec.components, key=lambda c: KINDS.index(c.kind)):
         for replica in range(1, component.replicas + 1):

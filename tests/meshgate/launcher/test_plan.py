@@ -58,20 +58,20 @@ def test_the_reference_mesh_plans_nine_processes_in_start_order(tmp_path: Path) 
     assert [p.stage for p in processes] == [0, 1, 2, 2, 3, 3, 3, 3, 3]
     assert len({p.port for p in processes}) == 9
     registry, gateway, knowledge, *_ = processes
-    assert registry.argv[:4] == ("py", "-m", "meshgate", "--log-json")
-    assert registry.argv[4:] == (
+    assert registry.argv[:6] == ("py", "-m", "meshgate", "--log-json", "--log-level", "info")
+    assert registry.argv[6:] == (
         *("registry", "--host", "127.0.0.1", "--port", str(registry.port)),
         *("--data", str(tmp_path / "registry.db"), "--allow-cidr", "127.0.0.0/8", "--grace", "1"),
     )
-    assert gateway.argv[4:] == (
+    assert gateway.argv[6:] == (
         *("gateway", "--host", "127.0.0.1", "--port", str(gateway.port)),
         *("--registry", registry.url),
     )
-    assert knowledge.argv[4:6] == ("mcp-server", "knowledge")
-    assert ("--registry", registry.url) == knowledge.argv[10:12]
+    assert knowledge.argv[6:8] == ("mcp-server", "knowledge")
+    assert ("--registry", registry.url) == knowledge.argv[12:14]
     researcher = processes[5]
     assert researcher.component == "researcher"
-    assert researcher.argv[4:6] == ("agent", "researcher")
+    assert researcher.argv[6:8] == ("agent", "researcher")
     assert "--gateway" in researcher.argv
     assert researcher.argv[researcher.argv.index("--gateway") + 1] == gateway.url
     assert researcher.argv[researcher.argv.index("--data") + 1] == str(tmp_path / "agents")
@@ -86,8 +86,9 @@ def test_own_modules_are_served_under_their_component_name(tmp_path: Path) -> No
         '[[component]]\nkind = "agent"\nname = "mine"\nmodule = "pkg.mod:agent"\n'
         'args = ["--grace", "0"]\nenv = { X = "1" }\n'
     )
-    *_, agent = plan_mesh(parse_mesh(text), LaunchOptions(data_dir=tmp_path, log_json=False))
-    assert agent.argv[3:6] == ("--log-human", "agent", "pkg.mod:agent")
+    options = LaunchOptions(data_dir=tmp_path, log_json=False, log_level="warning")
+    *_, agent = plan_mesh(parse_mesh(text), options)
+    assert agent.argv[3:8] == ("--log-human", "--log-level", "warning", "agent", "pkg.mod:agent")
     assert agent.argv[-4:] == ("--service", "mine", "--grace", "0")
     assert agent.env == {"X": "1"}
 
