@@ -109,12 +109,12 @@ async def test_a_second_gateway_sharing_the_redis_gets_the_cache_hit() -> None:
             assert await metric(mesh.http, mesh.gateways[0], HITS, tool) == 0
             assert await metric(mesh.http, mesh.gateways[1], HITS, tool) == 2
             assert await metric(mesh.http, mesh.gateways[1], MISSES, tool) == 0
-            client = redis.Redis.from_url(server.url)
+            store = redis.Redis.from_url(server.url)
             try:
-                [key] = await client.keys("meshgate:mcp:result:*")
-                assert 0 < await client.pttl(key) <= 30_000
+                [key] = await store.keys("meshgate:mcp:result:*")
+                assert 0 < await store.pttl(key) <= 30_000
             finally:
-                await client.aclose()
+                await store.aclose()
 
 
 async def test_calls_keep_working_when_the_redis_goes_away() -> None:
