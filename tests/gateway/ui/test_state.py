@@ -14,6 +14,7 @@ from agents.delegation import PeerClient
 from agents.runtime import build_agent_card, card_to_json
 from agents.sdk import Agent, IncomingMessage, Reply, SkillContext
 from gateway.security import AuthSettings
+from gateway.ui.state import trace_id
 from tests.agents.mesh import a2a_registration, mcp_registration, register, running_agent
 from tests.gateway.integration.mesh import A2A, Mesh, running_mesh
 from tests.support.live import free_port
@@ -232,3 +233,21 @@ async def test_the_page_loads_nothing_from_outside_the_gateway() -> None:
     assert 'src="/ui/ui.js"' in page
     assert "@import" not in style
     assert "url(" not in style
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"traceparent", TRACEPARENT.encode())], TRACE),
+        ([(b"Traceparent", TRACEPARENT.upper().encode())], TRACE),
+        ([(b"traceparent", b"00-" + b"0" * 32 + b"-b7ad6b7169203331-01")], None),
+        ([(b"traceparent", b"00-xyz-b7ad6b7169203331-01")], None),
+        ([(b"traceparent", b"00-" + b"g" * 32 + b"-b7ad6b7169203331-01")], None),
+        ([(b"traceparent", b"garbage")], None),
+        ([(b"content-type", b"application/json")], None),
+    ],
+)
+def test_trace_ids_come_from_valid_traceparent_headers_only(
+    headers: list[tuple[bytes, bytes]], expected: str | None
+) -> None:
+    assert trace_id(headers) == expected
