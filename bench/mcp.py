@@ -1,16 +1,20 @@
 """MCP through the gateway: tools/call via the gateway vs direct, and tools/list at 50 upstreams.
 
 Starts a registry (memory backend), the reference tool server (``meshgate
-mcp-server calc``, registered with the registry) and a gateway as real processes
-on 127.0.0.1, then, paired in one run:
+mcp-server calc``, registered with the registry) and two gateways as real
+processes on 127.0.0.1 -- one with ``--no-cache`` (every call goes upstream),
+one with the default result cache -- then, paired in one run:
 
 * times MCP ``tools/call evaluate`` directly to calc's ``/mcp`` and
-  ``tools/call calc__evaluate`` through the gateway's ``/mcp`` (one stateless
-  2026-07-28 POST each), with ``GET /healthz`` of each process as the floor of one
-  round trip, at c=1 and c=16;
+  ``tools/call calc__evaluate`` through the uncached gateway's ``/mcp`` (one
+  stateless 2026-07-28 POST each), with ``GET /healthz`` of each process as the
+  floor of one round trip, at c=1 and c=16; and the same call answered from the
+  cached gateway's result cache (``evaluate`` is read-only and idempotent);
 * registers 49 more tool servers (``tools-01`` .. ``tools-49``, 5 tools each, all
   pointing at calc's URL) through the registry's HTTP API, waits until the
-  gateway lists every tool, and times ``tools/list`` through the gateway at c=1.
+  gateway lists every tool, and times ``tools/list`` through the gateway at c=1:
+  stateless 2026-07-28 requests, and requests in a handshake-era session
+  (2025-11-25, answered by the SDK server).
 
 It reports requests/s, p50 and p99 latency, the CPU per request of the process
 that answered (from ``/proc/PID/stat``), and the targets of issue 5: the gateway's
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import json
 import os
 import platform
 import sys
@@ -77,6 +82,48 @@ def call_tool(url: str, tool: str) -> Call:
 
 
 LIST_BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": META}}
+LEGACY = "2025-11-25"
+
+
+async def legacy_session(client: httpx.AsyncClient, url: str) -> dict[str, str]:
+    """Open a handshake-era session at ``url``/mcp; the headers its requests carry."""
+    accept = {"Accept": "application/json, text/event-stream"}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LEGACY,
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "0"},
+        },
+    }
+    response = await client.post(url + "/mcp", json=initialize, headers=accept)
+    session = response.headers.get("mcp-session-id")
+    if response.status_code != 200 or not session:
+        raise RuntimeError(f"initialize failed ({response.status_code}): {response.text[:300]}")
+    headers = {**accept, "Mcp-Session-Id": session, "MCP-Protocol-Version": LEGACY}
+    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    await client.post(url + "/mcp", json=note, headers=headers)
+    return headers
+
+
+def legacy_list_call(url: str, headers: dict[str, str], tools: int) -> Call:
+    """tools/list in a session, timed to the last byte; checked by the number of tools."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+
+    async def call(client: httpx.AsyncClient) -> None:
+        response = await client.post(url + "/mcp", json=body, headers=headers)
+        data = response.text
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            data = next(
+                (line[5:].strip() for line in data.splitlines() if line.startswith("data:")), ""
+            )
+        listed = (json.loads(data or "{}").get("result") or {}).get("tools") or []
+        if response.status_code != 200 or len(listed) != tools:
+            raise RuntimeError(f"session tools/list answered {response.status_code}: {data[:300]}")
+
+    return call
 
 
 async def list_tools(client: httpx.AsyncClient, url: str) -> tuple[list[str], int]:
@@ -157,13 +204,13 @@ async def register_extra(client: httpx.AsyncClient, registry_url: str, calc_url:
 @dataclass
 class Result:
     rows: list[Row]
-    list_row: Row
+    list_rows: list[Row]
     tool_count: int
     list_bytes: int
 
 
 async def run(count: int, list_count: int) -> Result:
-    registry_port, calc_port, gateway_port = free_port(), free_port(), free_port()
+    registry_port, calc_port, gateway_port, cached_port = (free_port() for _ in range(4))
     registry = Process(
         "registry",
         [
@@ -188,15 +235,24 @@ async def run(count: int, list_count: int) -> Result:
         started.append(calc)
         gateway = Process(
             "gateway",
-            ["gateway", "--port", str(gateway_port), "--registry", registry.url],
+            ["gateway", "--port", str(gateway_port), "--registry", registry.url, "--no-cache"],
             gateway_port,
         )
         started.append(gateway)
-        await asyncio.gather(calc.ready(), gateway.ready("/v1/agents"))
+        cached = Process(
+            "gateway (cache)",
+            ["gateway", "--port", str(cached_port), "--registry", registry.url],
+            cached_port,
+        )
+        started.append(cached)
+        await asyncio.gather(calc.ready(), gateway.ready("/v1/agents"), cached.ready("/v1/agents"))
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
         async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
             names, _ = await wait_for_tools(
                 client, gateway.url, lambda names: "calc__evaluate" in names, within=30
+            )
+            await wait_for_tools(
+                client, cached.url, lambda names: "calc__evaluate" in names, within=30
             )
             rows: list[Row] = []
             for concurrency in (1, 16):
@@ -211,15 +267,25 @@ async def run(count: int, list_count: int) -> Result:
                     ),
                 ):
                     rows.append(await drive(op, proc, client, call, count, concurrency))
+            hit = call_tool(cached.url, "calc__evaluate")
+            op = "gateway tools/call calc__evaluate (cache hit)"
+            rows.append(await drive(op, cached, client, hit, count, 1))
 
             await register_extra(client, registry.url, calc.url)
             expected = len(names) + EXTRA_SERVERS * TOOLS_PER_SERVER
             names, size = await wait_for_tools(
                 client, gateway.url, lambda names: len(names) >= expected, within=30
             )
-            op = f"gateway tools/list ({1 + EXTRA_SERVERS} tool servers)"
-            list_row = await drive(op, gateway, client, list_call(gateway.url, size), list_count, 1)
-            return Result(rows, list_row, len(names), size)
+            servers = 1 + EXTRA_SERVERS
+            op = f"gateway tools/list ({servers} tool servers, 2026-07-28)"
+            list_rows = [
+                await drive(op, gateway, client, list_call(gateway.url, size), list_count, 1)
+            ]
+            session = await legacy_session(client, gateway.url)
+            op = f"gateway tools/list ({servers} tool servers, {LEGACY} session)"
+            call = legacy_list_call(gateway.url, session, len(names))
+            list_rows.append(await drive(op, gateway, client, call, list_count, 1))
+            return Result(rows, list_rows, len(names), size)
     finally:
         for proc in reversed(started):
             proc.stop()
@@ -238,8 +304,10 @@ def report(result: Result, count: int) -> str:
     direct = by_op[("direct tools/call evaluate", 1)].p50_ms()
     via = by_op[("gateway tools/call calc__evaluate", 1)].p50_ms()
     added = via - direct
-    list_p50 = result.list_row.p50_ms()
-    list_p99 = percentile(result.list_row.latencies, 99) * 1e3
+    stateless, session = result.list_rows
+    list_p50 = stateless.p50_ms()
+    list_p99 = percentile(stateless.latencies, 99) * 1e3
+    session_p99 = percentile(session.latencies, 99) * 1e3
     header = ["op", "c", "count", "req/s", "p50 ms", "p99 ms", "CPU of", "CPU µs/req"]
     targets = [
         [
@@ -254,17 +322,24 @@ def report(result: Result, count: int) -> str:
             f"<= {LIST_P50_TARGET_MS:.0f} ms",
             "ok" if list_p50 <= LIST_P50_TARGET_MS else "no",
         ],
+        [
+            f"tools/list p50, same, in a {LEGACY} session",
+            f"{session.p50_ms():.2f} ms (p99 {session_p99:.2f} ms)",
+            f"<= {LIST_P50_TARGET_MS:.0f} ms",
+            "ok" if session.p50_ms() <= LIST_P50_TARGET_MS else "no",
+        ],
     ]
     lines = [
         f"- machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
         f"{datetime.date.today().isoformat()}",
-        "- processes: registry (memory backend), calc tool server, gateway; all on "
-        "127.0.0.1, sharing the machine with the bench client",
+        "- processes: registry (memory backend), calc tool server, gateway (--no-cache), "
+        "gateway (result cache on, for the cache-hit row); all on 127.0.0.1, sharing the "
+        "machine with the bench client",
         "- client: one pooled httpx.AsyncClient in the bench process (its cost is in the "
         "latency; the /healthz rows are the floor of one round trip to each process); "
         f"{count} calls per row after 20 warm-up calls",
         "",
-        *table(header, [row.cells() for row in [*result.rows, result.list_row]]),
+        *table(header, [row.cells() for row in [*result.rows, *result.list_rows]]),
         "",
         *table(["goal", "measured", "target", "ok"], targets),
     ]
