@@ -52,6 +52,8 @@ class Traffic:
     p50: float | None
     p99: float | None
     mean: float | None
+    #: Whether the latencies are of the window, or (no request in it) of the lifetime.
+    recent: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class Traffic:
             "p50_ms": _ms(self.p50),
             "p99_ms": _ms(self.p99),
             "mean_ms": _ms(self.mean),
+            "latency_over": "window" if self.recent else "lifetime",
         }
 
 
@@ -127,9 +130,15 @@ def read_series(
     }
 
 
+def _observed(series: Series | None) -> float:
+    return series.buckets[-1][1] if series is not None and series.buckets else 0.0
+
+
 def _traffic(now: Series, recent: Series | None, elapsed: float) -> Traffic:
-    window = recent if recent is not None else now
-    latency_count = window.buckets[-1][1] if window.buckets else 0.0
+    # Latencies of the window; of the lifetime when nothing happened in it (an
+    # idle service still shows how fast it was), and the page says which.
+    window = recent if recent is not None and _observed(recent) > 0 else now
+    latency_count = _observed(window)
     return Traffic(
         total=int(now.count),
         errors=int(now.errors),
@@ -137,6 +146,7 @@ def _traffic(now: Series, recent: Series | None, elapsed: float) -> Traffic:
         p50=quantile(0.5, window.buckets),
         p99=quantile(0.99, window.buckets),
         mean=window.seconds / latency_count if latency_count > 0 else None,
+        recent=window is recent,
     )
 
 
@@ -158,8 +168,8 @@ class TrafficWindow:
     def observe(self, series: Mapping[str, Series]) -> tuple[dict[str, Traffic], float]:
         """Traffic by label since the oldest kept sample, and that sample's age in seconds.
 
-        Before a first earlier sample exists, rates are None and quantiles are
-        over the lifetime series.
+        Before a first earlier sample exists, rates are None; latencies are over
+        the lifetime series until a request falls in the window.
         """
         now = self._clock()
         samples = self._samples

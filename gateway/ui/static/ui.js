@@ -92,16 +92,21 @@
     body.replaceChildren(...items);
   }
 
+  // Latency cells: muted, with a tooltip, when they are lifetime figures (an idle window).
+  function lat(row, value) {
+    const recent = row.latency_over !== "lifetime";
+    return el("td", { class: recent ? "num" : "num muted", title: recent ? null : "since the gateway started (nothing in the window)" }, ms(value));
+  }
+
   function renderTraffic(state) {
     $("window").textContent = state.window_seconds ? `(last ${Math.round(state.window_seconds)} s)` : "";
     rows("upstreams", state.upstreams.map((u) => el("tr", { "data-service": u.service },
-      el("td", {}, u.service), el("td", { class: "num" }, rate(u.rate)), el("td", { class: "num" }, ms(u.p50_ms)),
-      el("td", { class: "num" }, ms(u.p99_ms)), el("td", { class: "num" }, ms(u.mean_ms)),
+      el("td", {}, u.service), el("td", { class: "num" }, rate(u.rate)), lat(u, u.p50_ms), lat(u, u.p99_ms), lat(u, u.mean_ms),
       el("td", { class: "num" }, u.total), el("td", { class: u.errors ? "num status-bad" : "num" }, u.errors))),
       7, "no traffic yet");
     rows("routes", state.routes.map((r) => el("tr", {},
-      el("td", { class: "mono" }, r.route), el("td", { class: "num" }, rate(r.rate)), el("td", { class: "num" }, ms(r.p50_ms)),
-      el("td", { class: "num" }, ms(r.p99_ms)), el("td", { class: "num" }, r.in_flight),
+      el("td", { class: "mono" }, r.route), el("td", { class: "num" }, rate(r.rate)), lat(r, r.p50_ms), lat(r, r.p99_ms),
+      el("td", { class: "num" }, r.in_flight),
       el("td", { class: "num" }, r.total), el("td", { class: r.errors ? "num status-bad" : "num" }, r.errors))),
       7, "no requests yet");
   }

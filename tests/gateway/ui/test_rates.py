@@ -39,17 +39,21 @@ def test_rates_are_over_the_oldest_kept_sample_and_old_samples_age_out() -> None
     assert elapsed == 0.0
     assert first["echo"].rate is None  # nothing to compare with yet
     assert first["echo"].mean == pytest.approx(0.01)  # lifetime, until then
+    assert not first["echo"].recent
     now[0] = 102.0
     traffic, elapsed = window.observe({"echo": series(15, 0.07)})
     assert elapsed == 2.0
     assert traffic["echo"].rate == pytest.approx(5.0)
     assert traffic["echo"].total == 15
     assert traffic["echo"].mean == pytest.approx(0.002)  # 0.02 s over the 10 recent ones
+    assert traffic["echo"].recent
     now[0] = 120.0  # the sample at 100 is past the window: the one at 102 is the baseline
     traffic, elapsed = window.observe({"echo": series(15, 0.07), "calc": series(2, 0.01)})
     assert elapsed == 18.0
     assert traffic["echo"].rate == 0.0
-    assert traffic["echo"].p50 is None  # no request in the window
+    # No request in the window: the lifetime latencies, marked as such.
+    assert not traffic["echo"].recent
+    assert traffic["echo"].mean == pytest.approx(0.07 / 15)
     assert traffic["calc"].rate == pytest.approx(2 / 18)
 
 
