@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -89,5 +90,7 @@ class Output:
         self._write(json.dumps(entry, ensure_ascii=False, default=str))
 
     def _write(self, text: str) -> None:
-        self._stream.write(text + "\n")
-        self._stream.flush()
+        # A reader that went away (`meshgate up | head`) must not take the mesh down with it.
+        with contextlib.suppress(BrokenPipeError):
+            self._stream.write(text + "\n")
+            self._stream.flush()

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from meshgate.launcher.child import Child, describe_exit
 from meshgate.launcher.output import Output
 from meshgate.launcher.plan import ProcessSpec
 
-__all__ = ["Child", "StartupError", "Supervisor", "SupervisorPolicy"]
+__all__ = ["STOP_BUDGET", "StartupError", "Supervisor", "SupervisorPolicy"]
 
-#: Longest log line read whole from a child (longer ones are cut).
-_LINE_LIMIT = 1 << 20
 #: Seconds from a stop request to the last SIGKILL: everything is gone within 10 s.
 STOP_BUDGET = 9.0
+#: Ctrl-C, a service manager's stop, and the terminal closing.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -51,35 +51,6 @@ class StartupError(Exception):
         super().__init__(f"{name} {reason}")
 
 
-@dataclass
-class Child:
-    """One supervised process slot and what happened to it."""
-
-    spec: ProcessSpec
-    proc: asyncio.subprocess.Process | None = None
-    tail: deque[str] = field(default_factory=deque)
-    crashes: int = 0
-    restarts: int = 0
-    given_up: bool = False
-    pump: asyncio.Task[None] | None = None
-    ready: asyncio.Future[None] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-
-def describe_exit(code: int) -> str:
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"was killed by {signal.Signals(-code).name}"
-    return f"exited with status {code}"
-
-
 class Supervisor:
     """Starts ``processes`` stage by stage and keeps them running until told to stop."""
 
@@ -91,7 +62,7 @@ class Supervisor:
     ) -> None:
         self.output = output
         self.policy = policy or SupervisorPolicy()
-        self.children = [Child(p, tail=deque(maxlen=self.policy.tail_lines)) for p in processes]
+        self.children = [Child(p, deque(maxlen=self.policy.tail_lines)) for p in processes]
         self._stages = sorted({p.stage for p in processes})
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -102,7 +73,7 @@ class Supervisor:
         if self._stop.is_set():
             self.output.event("killing", "asked again: killing every process now")
             for child in self.children:
-                self._signal(child, signal.SIGKILL)
+                child.signal(signal.SIGKILL)
         self._stop.set()
 
     async def run(self, on_ready: Callable[[float], None]) -> int:
@@ -111,7 +82,7 @@ class Supervisor:
         Returns 0, or 1 when a process never became ready.
         """
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in _STOP_SIGNALS:
             loop.add_signal_handler(signum, self.request_stop)
         started = time.monotonic()
         try:
@@ -134,7 +105,7 @@ class Supervisor:
                 return 0
         finally:
             await self._shutdown()
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in _STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
 
     async def _start_all(self) -> bool:
@@ -162,7 +133,7 @@ class Supervisor:
         spec, policy = child.spec, self.policy
         while True:
             began = time.monotonic()
-            await self._spawn(child)
+            await child.spawn(self.output)
             reason = await self._wait_ready(child)
             if reason is None:
                 since = time.monotonic()
@@ -184,7 +155,7 @@ class Supervisor:
                 if time.monotonic() - since >= policy.stable_after:
                     child.crashes = 0
             else:
-                await self._kill(child)
+                await child.kill()
                 if child.ready is not None and not child.ready.done():
                     child.ready.set_exception(StartupError(spec.name, reason, child.tail))
                     return
@@ -212,42 +183,6 @@ class Supervisor:
             await asyncio.sleep(delay)
             child.restarts += 1
 
-    async def _spawn(self, child: Child) -> None:
-        spec = child.spec
-        proc = await asyncio.create_subprocess_exec(
-            *spec.argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"},
-            # Its own process group: the terminal's Ctrl-C reaches the launcher only,
-            # which then stops the mesh in order.
-            start_new_session=True,
-            limit=_LINE_LIMIT,
-        )
-        child.proc = proc
-        assert proc.stdout is not None
-        child.pump = asyncio.create_task(self._pump(child, proc.stdout))
-        self.output.event(
-            "started",
-            f"{spec.name} started (pid {proc.pid}, port {spec.port})",
-            name=spec.name,
-            pid=proc.pid,
-            port=spec.port,
-        )
-
-    async def _pump(self, child: Child, stream: asyncio.StreamReader) -> None:
-        while True:
-            try:
-                raw = await stream.readline()
-            except ValueError:  # a line over the limit: take what there is
-                raw = await stream.read(_LINE_LIMIT)
-            if not raw:
-                return
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            child.tail.append(line)
-            self.output.child(child.spec.name, line)
-
     async def _wait_ready(self, child: Child) -> str | None:
         """``None`` once ``/readyz`` answers 200, else why it never did."""
         assert child.proc is not None
@@ -256,7 +191,7 @@ class Supervisor:
         url = child.spec.url + "/readyz"
         while True:
             if child.proc.returncode is not None:
-                await self._drain(child)
+                await child.drain()
                 return f"{describe_exit(child.proc.returncode)} before it was ready"
             with contextlib.suppress(httpx.HTTPError):
                 if (await self._http.get(url)).status_code == 200:
@@ -264,27 +199,6 @@ class Supervisor:
             if time.monotonic() > deadline:
                 return f"was not ready within {child.spec.ready_timeout:g} s ({url})"
             await asyncio.sleep(self.policy.poll_interval)
-
-    async def _drain(self, child: Child) -> None:
-        """Let the output of an exited process reach the screen and its tail."""
-        if child.pump is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(child.pump), 1.0)
-
-    def _signal(self, child: Child, signum: signal.Signals) -> None:
-        if child.running and child.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                if signum == signal.SIGKILL:
-                    # The group is the child's own (start_new_session): what it started goes too.
-                    os.killpg(child.proc.pid, signum)
-                else:
-                    os.kill(child.proc.pid, signum)
-
-    async def _kill(self, child: Child) -> None:
-        if child.running and child.proc is not None:
-            self._signal(child, signal.SIGKILL)
-            await child.proc.wait()
-        await self._drain(child)
 
     async def _shutdown(self) -> None:
         for task in self._tasks:
@@ -298,7 +212,7 @@ class Supervisor:
             if not group:
                 continue
             for child in group:
-                self._signal(child, signal.SIGTERM)
+                child.signal(signal.SIGTERM)
             waits = [asyncio.create_task(c.proc.wait()) for c in group if c.proc is not None]
             # The whole stop stays within STOP_BUDGET, however the stages share it.
             grace = min(
@@ -312,9 +226,9 @@ class Supervisor:
                         f"{child.spec.name} did not stop within {grace:g} s: SIGKILL",
                         name=child.spec.name,
                     )
-                    await self._kill(child)
+                    await child.kill()
             for child in group:
-                await self._drain(child)
+                await child.drain()
                 assert child.proc is not None
                 assert child.proc.returncode is not None
                 self.output.event(
@@ -325,4 +239,4 @@ class Supervisor:
                     status=child.proc.returncode,
                 )
         for child in self.children:
-            await self._drain(child)
+            await child.drain()
