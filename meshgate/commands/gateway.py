@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -195,6 +196,8 @@ def gateway(
         cache = CacheSettings(enabled=not no_cache, ttl=cache_ttl, url=cache_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--cache-url") from None
+    if cache.enabled and cache_url and importlib.util.find_spec("redis") is None:
+        raise click.UsageError("--cache-url needs the redis extra: pip install 'meshgate[redis]'")
     settings = GatewaySettings(
         registry_url=registry_url.rstrip("/"),
         registry_api_key=registry_api_key,

@@ -9,10 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from mcp import Client
 
 from gateway.mcp import McpSettings
 from gateway.mcp.cache import CacheSettings, MemoryStore, cache_key
+from meshgate.cli import main
 from tests.gateway.mcp.counting import CountingMesh, counting_mesh, metric, rpc
 from tests.support.live import free_port
 from tests.support.polling import eventually
@@ -145,3 +147,16 @@ def test_bad_cache_settings_are_refused() -> None:
         CacheSettings(url="http://127.0.0.1:6379")
     with pytest.raises(ValueError, match="positive"):
         CacheSettings(ttl=0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cache-url", "http://127.0.0.1:6379"], "redis://"),
+        (["--cache-ttl", "0"], "--cache-ttl"),
+    ],
+)
+def test_bad_cache_flags_are_refused_by_meshgate_gateway(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["gateway", "--registry", "http://127.0.0.1:1", *args])
+    assert result.exit_code == 2
+    assert message in result.output
