@@ -24,6 +24,7 @@ __all__ = [
 BUILTIN_BACKENDS: dict[str, str] = {
     "memory": "registry.backends.memory:MemoryBackend",
     "sqlite": "registry.backends.sqlite:SqliteBackend",
+    "consul": "registry.backends.consul:ConsulBackend",
 }
 
 

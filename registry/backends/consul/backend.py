@@ -1,0 +1,436 @@
+"""The ``consul`` backend: registrations as Consul services, checks and KV.
+
+Consul holds all state; this class keeps only the last answer it read, to keep
+serving reads (marked stale, :meth:`ConsulBackend.staleness`) while Consul
+cannot be reached. Writes then fail with
+:class:`~registry.errors.BackendUnavailable` (503). Consul runs the checks
+itself (a TTL check and an HTTP check per instance), so
+:meth:`~ConsulBackend.record_probe` has nothing to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Self, TypeVar
+
+import consul
+import consul.exceptions
+import httpx
+
+from registry.backends.base import BackendOptions, Indexed, RegistryBackend, Scope
+from registry.backends.consul.http import AsyncConsul, ConsulUnreachable
+from registry.backends.consul.mapping import (
+    Layout,
+    check_ids,
+    decode_record,
+    encode_record,
+    service_id,
+    service_payload,
+)
+from registry.backends.consul.settings import ConsulSettings
+from registry.backends.consul.views import Snapshot, matches, summaries
+from registry.backends.consul.watch import Backoff, IndexCursor, first_of, jittered_wait
+from registry.errors import BackendUnavailable, Conflict, Forbidden, NotFound
+from registry.models import AgentQuery, Health, Instance, Kind, Registration, ServiceSummary
+
+__all__ = ["ConsulBackend"]
+
+logger = logging.getLogger("meshgate.registry.consul")
+T = TypeVar("T")
+_FAILURES = (ConsulUnreachable, consul.ConsulException)
+# Answers, not silence: Consul is up and refused (a bad token, a failed CAS).
+_REFUSALS = (
+    consul.exceptions.ClientError,
+    consul.exceptions.BadRequest,
+    consul.exceptions.ACLPermissionDenied,
+    consul.exceptions.ACLDisabled,
+)
+
+
+class ConsulBackend(RegistryBackend):
+    """Registrations in Consul (``--backend consul``); any number of registries may share one."""
+
+    name = "consul"
+    runs_own_checks = True
+
+    def __init__(
+        self,
+        settings: ConsulSettings | None = None,
+        *,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings or ConsulSettings()
+        self._layout = Layout(self.settings.kv_prefix)
+        self._clock = clock
+        self._own_http = http is None
+        self._http = http
+        self._client: AsyncConsul | None = None
+        self._last: Snapshot | None = None
+        self._known: dict[Scope, int] = {}
+        self._last_answer: float | None = None
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._backoff = Backoff(cap=self.settings.max_backoff)
+
+    @classmethod
+    def from_options(cls, options: BackendOptions) -> Self:
+        return cls(ConsulSettings.from_mapping(options.settings))
+
+    async def start(self) -> None:
+        if self._http is None:
+            self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self._client = AsyncConsul(self.settings, self._http)
+        try:
+            await self._read_all()
+        except BackendUnavailable as exc:
+            logger.warning("%s; serving once it answers", exc.detail)
+
+    async def close(self) -> None:
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+        self._http = self._client = None
+
+    def staleness(self) -> float:
+        """Seconds the reads have been served from the last answer (0 while Consul answers)."""
+        if self._down_since is None or self._last_answer is None:
+            return 0.0
+        return self._clock() - self._last_answer
+
+    # -- calls -------------------------------------------------------------
+
+    @property
+    def _consul(self) -> AsyncConsul:
+        if self._client is None:
+            raise BackendUnavailable("the consul registry backend is not started")
+        return self._client
+
+    async def _call(self, what: str, call: Awaitable[T]) -> T:
+        try:
+            result = await call
+        except _REFUSALS as exc:
+            raise BackendUnavailable(f"consul refused {what}: {exc}") from None
+        except _FAILURES as exc:
+            if self._down_since is None:
+                self._down_since = self._clock()
+                logger.warning("consul at %s is unreachable: %s", self.settings.addr, exc)
+            self._retry_at = self._clock() + self._backoff.next_delay()
+            raise BackendUnavailable(f"consul is unreachable ({what}): {exc}") from None
+        if self._down_since is not None:
+            logger.info("consul at %s answers again", self.settings.addr)
+            self._down_since = None
+        self._backoff.reset()
+        self._last_answer = self._clock()
+        return result
+
+    # -- reads -------------------------------------------------------------
+
+    async def _read_all(self) -> Snapshot:
+        c = self._consul
+        (checks_index, checks), (kv_index, items) = await self._call(
+            "read",
+            asyncio.gather(c.health.state("any"), c.kv.get(self._layout.prefix + "/", recurse=True)),
+        )
+        index = max(int(checks_index or 0), int(kv_index or 0))
+        snapshot = Snapshot.build(self._layout, index, items or [], checks or [])
+        if snapshot.orphans:
+            await self._forget_orphans(snapshot)
+        self._learn(snapshot)
+        return snapshot
+
+    async def _read_service(self, service: str, *, passing: bool = False) -> Snapshot:
+        c = self._consul
+        calls: list[Awaitable[Any]] = [
+            c.health.service(service),
+            c.kv.get(self._layout.instances(service), recurse=True),
+        ]
+        if passing:
+            calls.append(c.health.service(service, passing=True))
+        answers = await self._call("read", asyncio.gather(*calls))
+        (index, entries), (_, items) = answers[0], answers[1]
+        present = {str(e["Service"]["ID"]) for e in entries or []}
+        checks = [check for e in entries or [] for check in e.get("Checks") or []]
+        snapshot = Snapshot.build(self._layout, int(index or 0), items or [], checks, present=present)
+        self._known[Scope(service)] = snapshot.service_index(service)
+        if passing:
+            ids = {str(e["Service"]["ID"]) for e in answers[2][1] or []}
+            kept = [i for i in snapshot.instances if service_id(i.service, i.id) in ids]
+            snapshot = Snapshot(snapshot.index, kept, snapshot.owners, snapshot.services)
+        return snapshot
+
+    def _learn(self, snapshot: Snapshot) -> None:
+        self._last = snapshot
+        self._known = {Scope(name): i for name, i in snapshot.services.items()}
+        self._known.update({Scope.of_kind(kind): i for kind, i in snapshot.kinds.items()})
+        self._known[Scope.everything()] = snapshot.index
+
+    async def _all(self) -> Snapshot:
+        """A fresh read, or the last one while Consul is down (between retries, at once)."""
+        if self._last is not None and self._down_since is not None:
+            if self._clock() < self._retry_at:
+                return self._last
+        try:
+            return await self._read_all()
+        except BackendUnavailable:
+            if self._last is None:
+                raise
+            return self._last
+
+    async def _service(self, service: str, *, passing: bool = False) -> Snapshot:
+        if self._last is not None and self._down_since is not None:
+            if self._clock() < self._retry_at:
+                return self._stale_service(self._last, service, passing)
+        try:
+            return await self._read_service(service, passing=passing)
+        except BackendUnavailable:
+            if self._last is None:
+                raise
+            return self._stale_service(self._last, service, passing)
+
+    @staticmethod
+    def _stale_service(last: Snapshot, service: str, passing: bool) -> Snapshot:
+        found = [
+            i for i in last.of_service(service) if not passing or i.health is Health.PASSING
+        ]
+        return Snapshot(last.index, found, last.owners, {service: last.service_index(service)})
+
+    async def get(self, service: str, instance: str) -> Instance:
+        return _find(await self._service(service), service, instance)
+
+    async def services(self) -> Indexed[list[ServiceSummary]]:
+        snapshot = await self._all()
+        return Indexed(snapshot.index, summaries(snapshot.instances))
+
+    async def instances(
+        self, service: str, *, passing_only: bool = False
+    ) -> Indexed[list[Instance]]:
+        snapshot = await self._service(service, passing=passing_only)
+        return Indexed(snapshot.service_index(service), snapshot.instances)
+
+    async def agents(self, query: AgentQuery) -> Indexed[list[Instance]]:
+        snapshot = await self._all()
+        found = [i for i in snapshot.instances if matches(i, query)]
+        return Indexed(snapshot.kind_index(Kind.A2A_AGENT), found)
+
+    async def all_instances(self) -> Indexed[list[Instance]]:
+        snapshot = await self._all()
+        return Indexed(snapshot.index, snapshot.instances)
+
+    # -- writes ------------------------------------------------------------
+
+    async def register(
+        self, service: str, instance: str, registration: Registration, *, owner: str | None
+    ) -> tuple[Instance, bool]:
+        view = await self._read_service(service)
+        previous = next((i for i in view.instances if i.id == instance), None)
+        holder = next((o for o in view.owners.values() if o is not None), None)
+        if owner is not None and holder is not None and holder != owner:
+            raise Conflict(f"service {service!r} is registered by another API key")
+        if owner is not None:
+            await self._claim(service, owner, taken=holder is not None)
+        kept_owner = view.owners.get((service, instance)) if previous else None
+        same_endpoint = previous is not None and (previous.url, previous.kind) == (
+            registration.url,
+            registration.kind,
+        )
+        status = {c.name: c.status for c in previous.checks} if previous and same_endpoint else {}
+        c = self._consul
+        payload = service_payload(service, instance, registration, status)
+        # The service first, then its record: a reader that sees a record whose
+        # service is missing may take it for one Consul reaped.
+        await self._call("register", c.agent.service.register(**payload))
+        record = encode_record(registration, kept_owner or owner)
+        kinds = {registration.kind, *([previous.kind] if previous else [])}
+        ops = [_set(self._layout.record(service, instance), record), *self._markers(service, kinds)]
+        await self._txn("register", ops)
+        if previous is not None and not same_endpoint:
+            # A moved endpoint starts over even where Consul keeps a check's status.
+            ttl_id, _ = check_ids(service, instance)
+            await self._call("register", c.agent.check.ttl_fail(ttl_id, "awaiting first heartbeat"))
+        snapshot = await self._read_all()
+        return _find(snapshot, service, instance), previous is None
+
+    async def _claim(self, service: str, owner: str, *, taken: bool) -> None:
+        """Hold the owner key of ``service`` (``?cas=0`` creates it only if absent)."""
+        c = self._consul
+        key = self._layout.owner(service)
+        _, item = await self._call("register", c.kv.get(key))
+        current = item["Value"].decode() if item and item.get("Value") else None
+        if current == owner:
+            return
+        cas = int(item["ModifyIndex"]) if item else 0
+        if current is not None and taken:
+            raise Conflict(f"service {service!r} is registered by another API key")
+        # Absent, or left by an owner with no instance: take it, unless another
+        # registry process takes it first.
+        if not await self._call("register", c.kv.put(key, owner, cas=cas)):
+            raise Conflict(f"service {service!r} was just taken by another API key")
+
+    async def deregister(self, service: str, instance: str, *, owner: str | None) -> None:
+        view = await self._read_service(service)
+        found = _find(view, service, instance)
+        _check_owner(view, found, owner)
+        # The record (and the markers) first, in one transaction: the instance
+        # disappears at one index; the service then follows.
+        ops = [_delete(self._layout.record(service, instance)), *self._markers(service, {found.kind})]
+        if len(view.instances) == 1:
+            ops.append(_delete(self._layout.owner(service)))
+        await self._txn("deregister", ops)
+        c = self._consul
+        await self._call("deregister", c.agent.service.deregister(service_id(service, instance)))
+        await self._read_all()
+
+    async def heartbeat(
+        self,
+        service: str,
+        instance: str,
+        *,
+        status: Health = Health.PASSING,
+        note: str = "",
+        owner: str | None,
+    ) -> Instance:
+        view = await self._read_service(service)
+        _check_owner(view, _find(view, service, instance), owner)
+        ttl_id, _ = check_ids(service, instance)
+        checks = self._consul.agent.check
+        update = {Health.PASSING: checks.ttl_pass, Health.WARNING: checks.ttl_warn}.get(
+            status, checks.ttl_fail
+        )
+        await self._call("heartbeat", update(ttl_id, note or None))
+        return _find(await self._read_all(), service, instance)
+
+    async def record_probe(self, service: str, instance: str, *, ok: bool, output: str) -> None:
+        """Nothing to do: Consul runs the probe as the instance's HTTP check."""
+
+    def _markers(self, service: str, kinds: set[Kind]) -> list[dict[str, Any]]:
+        keys = [self._layout.marker(service), *(self._layout.kind(k) for k in sorted(kinds))]
+        return [_set(key, b"") for key in keys]
+
+    async def _txn(self, what: str, ops: list[dict[str, Any]]) -> bool:
+        """Apply KV operations at one index; False when a CAS among them failed."""
+        try:
+            await self._call(what, self._consul.txn.put(ops))
+        except BackendUnavailable as exc:
+            if "409" in exc.detail:
+                return False
+            raise
+        return True
+
+    async def _forget_orphans(self, snapshot: Snapshot) -> None:
+        """Delete records of instances Consul reaped (deregister-critical-after).
+
+        Each is checked against ``/v1/health/service`` first and deleted with
+        ``?cas``, so a registration in flight elsewhere is never lost.
+        """
+        c = self._consul
+        for (service, instance), item in snapshot.orphans.items():
+            _, entries = await self._call("read", c.health.service(service))
+            if any(e["Service"]["ID"] == service_id(service, instance) for e in entries or []):
+                continue
+            key = self._layout.record(service, instance)
+            kind = decode_record(item.value)[0].kind
+            ops = [_delete(key, cas=item.modify_index), *self._markers(service, {kind})]
+            if await self._txn("read", ops):
+                logger.info("forgot %s/%s: consul deregistered it", service, instance)
+
+    # -- blocking queries ----------------------------------------------------
+
+    def index(self, scope: Scope) -> int:
+        return self._known.get(scope, 1)
+
+    async def _scope_index(self, scope: Scope) -> int:
+        try:
+            return await self._read_scope_index(scope)
+        except BackendUnavailable:
+            return self.index(scope)  # never read yet: the caller's next read says why
+
+    async def _read_scope_index(self, scope: Scope) -> int:
+        if scope.service is not None:
+            return (await self._service(scope.service)).service_index(scope.service)
+        snapshot = await self._all()
+        if scope.kind is not None:
+            return snapshot.kind_index(scope.kind)
+        return snapshot.index
+
+    async def wait(self, scope: Scope, index: int, max_wait: float) -> int:
+        deadline = self._clock() + max_wait
+        current = await self._scope_index(scope)
+        if index == 0 or current != index:
+            return current
+        cursors = (IndexCursor(), IndexCursor())
+        while (remaining := deadline - self._clock()) > 0:
+            asked = self._clock()
+            try:
+                await self._block(scope, cursors, min(remaining, self.settings.max_block))
+            except BackendUnavailable:
+                await asyncio.sleep(min(max(self._retry_at - self._clock(), 0.01), remaining))
+                continue
+            current = await self._scope_index(scope)
+            if current != index:
+                return current
+            # An index can move without a change that matters here: never busy-loop.
+            pause = asked + self.settings.min_requery - self._clock()
+            if pause > 0:
+                await asyncio.sleep(min(pause, max(deadline - self._clock(), 0)))
+        return current
+
+    async def _block(self, scope: Scope, cursors: tuple[IndexCursor, IndexCursor], wait: float) -> None:
+        """One round of blocking queries; returns when Consul answers."""
+        c = self._consul
+        first, second = cursors
+        service = scope.service
+
+        async def checks() -> None:
+            # A service watches its own instances; everything else every check.
+            query = (
+                c.health.service(service, **_blocking(first, wait))
+                if service is not None
+                else c.health.state("any", **_blocking(first, wait))
+            )
+            index, _ = await self._call("watch", query)
+            first.advance(index)
+
+        async def records() -> None:
+            prefix = self._layout.instances(service) if service else self._layout.prefix + "/"
+            index, _ = await self._call(
+                "watch", c.kv.get(prefix, recurse=True, **_blocking(second, wait))
+            )
+            second.advance(index)
+
+        if not first.value or not second.value:
+            await asyncio.gather(checks(), records())  # learn both cursors first
+        else:
+            await first_of(checks, records)
+
+
+def _set(key: str, value: bytes) -> dict[str, Any]:
+    return {"KV": {"Verb": "set", "Key": key, "Value": base64.b64encode(value).decode()}}
+
+
+def _delete(key: str, *, cas: int | None = None) -> dict[str, Any]:
+    if cas is None:
+        return {"KV": {"Verb": "delete", "Key": key}}
+    return {"KV": {"Verb": "delete-cas", "Key": key, "Index": cas}}
+
+
+def _blocking(cursor: IndexCursor, wait: float) -> dict[str, Any]:
+    if not cursor.value:
+        return {}
+    return {"index": cursor.value, "wait": jittered_wait(wait)}
+
+
+def _find(snapshot: Snapshot, service: str, instance: str) -> Instance:
+    for found in snapshot.instances:
+        if found.service == service and found.id == instance:
+            return found
+    raise NotFound(f"instance {instance!r} of service {service!r} is not registered")
+
+
+def _check_owner(view: Snapshot, instance: Instance, owner: str | None) -> None:
+    holder = view.owners.get(instance.key)
+    if holder is not None and owner != holder:
+        raise Forbidden(f"instance {instance.id!r} was registered by another API key")
