@@ -46,7 +46,10 @@ _WILDCARD_HOSTS = frozenset(("0.0.0.0", "::", "[::]", ""))
 
 
 def _default_check() -> CheckSpec:
-    return CheckSpec(ttl_seconds=10, interval_seconds=5, deregister_critical_after_seconds=60)
+    # Probed every second (a cheap server/discover or card fetch): with the
+    # registry's quick re-probes of a failing instance, a killed process
+    # leaves the gateway's routes (and /mcp's tools/list) in about 1.3 s.
+    return CheckSpec(ttl_seconds=10, interval_seconds=1, deregister_critical_after_seconds=60)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class ProbeScheduler:
         self._due: dict[InstanceKey, float] = {}
         self._heap: list[tuple[float, str, str]] = []
         self._running: set[InstanceKey] = set()
-        #: Failed probes of instances that have not passed one yet.
+        #: Failed probes in a row of instances not passing now (new or failing).
         self._starting: dict[InstanceKey, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -140,10 +140,13 @@ class ProbeScheduler:
         # A process usually registers before its listener accepts: until its
         # first probe passes, retry soon (0.1 s doubling) rather than a whole
         # interval later, so new instances become routable in well under one.
-        attempts = self._starting.get(key)
-        if ok or attempts is None:
+        # The same once a passing instance fails (Envoy's unhealthy edge): the
+        # failures that turn it critical come 0.1 s, 0.2 s, ... apart, so a
+        # killed process leaves routing about one interval after it died.
+        if ok:
             self._starting.pop(key, None)
             return interval
+        attempts = self._starting.setdefault(key, 0)
         self._starting[key] = attempts + 1
         return min(interval, _FIRST_RETRY * (1 << min(attempts, 16)))
 

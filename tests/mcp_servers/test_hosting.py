@@ -41,7 +41,7 @@ def test_defaults() -> None:
     assert config.instance == config.instance_id
     assert config.base_url == "http://127.0.0.1:8123"
     assert config.check == CheckSpec(
-        ttl_seconds=10, interval_seconds=5, deregister_critical_after_seconds=60
+        ttl_seconds=10, interval_seconds=1, deregister_critical_after_seconds=60
     )
     assert "secret" not in repr(HostingConfig(service="calc", registry_api_key="secret"))
 

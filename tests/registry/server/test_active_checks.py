@@ -112,3 +112,21 @@ async def test_an_instance_registered_before_it_listens_passes_soon_after(
             lambda r: checks(r.json())["probe"] == "passing",
             within=5,
         )
+
+
+async def test_a_passing_instance_that_dies_turns_critical_well_before_an_interval(
+    registry: httpx.AsyncClient,
+) -> None:
+    # Once a passing instance fails a probe, the failures that confirm it is
+    # down come soon after (0.1 s doubling), not an interval apart each.
+    path = "/v1/services/calc/instances/c-1"
+    check = {"ttl_seconds": 300, "interval_seconds": 2, "timeout_seconds": 2}
+    async with running_mcp_server("calc") as url:
+        body = {"kind": "mcp-server", "url": url, "check": {**check, "failures_before_critical": 3}}
+        await registry.put(path, json=body)
+        await registry.put(path + "/heartbeat")
+        await eventually(lambda: registry.get(path), lambda r: r.json()["health"] == "passing")
+    # Three failures an interval apart would take 4 s after the first; the edge takes < 1 s.
+    await eventually(
+        lambda: registry.get(path), lambda r: r.json()["health"] == "critical", within=3.5
+    )
