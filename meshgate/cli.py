@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 
 import click
@@ -64,7 +65,22 @@ def _networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddres
     default="sqlite",
     envvar="MESHGATE_REGISTRY_BACKEND",
     show_default=True,
-    help="sqlite, memory, or an import path such as package.module:Class.",
+    help="sqlite, memory, consul, or an import path such as package.module:Class.",
+)
+@click.option(
+    "--consul-addr",
+    default="http://127.0.0.1:8500",
+    envvar="CONSUL_HTTP_ADDR",
+    show_default=True,
+    help="Consul HTTP API of the consul backend (token from CONSUL_HTTP_TOKEN).",
+)
+@click.option("--consul-datacenter", default=None, help="Consul datacenter (default: the agent's).")
+@click.option(
+    "--consul-consistency",
+    default="default",
+    type=click.Choice(["default", "consistent", "stale"]),
+    show_default=True,
+    help="Consistency mode of Consul reads.",
 )
 @click.option(
     "--data",
@@ -103,6 +119,9 @@ def registry(
     host: str,
     port: int,
     backend: str,
+    consul_addr: str,
+    consul_datacenter: str | None,
+    consul_consistency: str,
     data: Path,
     allow_private: bool,
     allow_cidr: tuple[str, ...],
@@ -110,8 +129,15 @@ def registry(
     grace: int,
 ) -> None:
     """Run the registry service."""
+    backend_settings: dict[str, str] = {}
+    if backend == "consul":
+        backend_settings = {"addr": consul_addr, "consistency": consul_consistency}
+        if consul_datacenter:
+            backend_settings["datacenter"] = consul_datacenter
+        if token := os.environ.get("CONSUL_HTTP_TOKEN"):
+            backend_settings["token"] = token  # never echoed or logged
     try:
-        store = create_backend(backend, BackendOptions(data_path=data))
+        store = create_backend(backend, BackendOptions(data_path=data, settings=backend_settings))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--backend") from None
     settings = RegistrySettings(

@@ -91,6 +91,14 @@ class RegistryBackend(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Stop background work and release storage."""
 
+    def staleness(self) -> float:
+        """Seconds reads have been answered from a last known state (0 while current).
+
+        A store that lives elsewhere (Consul) keeps serving reads when it cannot
+        be reached; embedded stores are always current.
+        """
+        return 0.0
+
     @abc.abstractmethod
     async def register(
         self, service: str, instance: str, registration: Registration, *, owner: str | None

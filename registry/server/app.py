@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from registry.backends import RegistryBackend
 from registry.backends import Scope as WatchScope
 from registry.errors import (
+    BackendUnavailable,
     BadRequest,
     FieldError,
     InvalidRequest,
@@ -74,6 +75,7 @@ class _Service:
         self.settings = settings
         self.keys = ApiKeys(settings.api_keys)
         self.metrics = RegistryMetrics()
+        self.metrics.store_staleness.set_function(backend.staleness)
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(follow_redirects=False, trust_env=False)
         self.checker: ProbeScheduler | None = None
@@ -126,8 +128,10 @@ class _Service:
         index = 0
         while True:
             index = await self.backend.wait(WatchScope.everything(), index, 60.0)
-            snapshot = await self.backend.all_instances()
-            self.metrics.observe_catalogue(snapshot.index, snapshot.value)
+            # A remote store (Consul) may be unreachable: the gauges wait for it.
+            with contextlib.suppress(BackendUnavailable):
+                snapshot = await self.backend.all_instances()
+                self.metrics.observe_catalogue(snapshot.index, snapshot.value)
             await asyncio.sleep(1.0)
 
 

@@ -36,6 +36,11 @@ class RegistryMetrics:
             "The registry's current change index.",
             registry=self.registry,
         )
+        self.store_staleness = Gauge(
+            "meshgate_registry_store_stale_seconds",
+            "Seconds reads have been served from the last known state (store unreachable).",
+            registry=self.registry,
+        )
         self.probes = Counter(
             "meshgate_registry_probes",
             "Active protocol probes by kind and result.",

@@ -133,7 +133,9 @@ class ConsulBackend(RegistryBackend):
         c = self._consul
         (checks_index, checks), (kv_index, items) = await self._call(
             "read",
-            asyncio.gather(c.health.state("any"), c.kv.get(self._layout.prefix + "/", recurse=True)),
+            asyncio.gather(
+                c.health.state("any"), c.kv.get(self._layout.prefix + "/", recurse=True)
+            ),
         )
         index = max(int(checks_index or 0), int(kv_index or 0))
         snapshot = Snapshot.build(self._layout, index, items or [], checks or [])
@@ -154,7 +156,9 @@ class ConsulBackend(RegistryBackend):
         (index, entries), (_, items) = answers[0], answers[1]
         present = {str(e["Service"]["ID"]) for e in entries or []}
         checks = [check for e in entries or [] for check in e.get("Checks") or []]
-        snapshot = Snapshot.build(self._layout, int(index or 0), items or [], checks, present=present)
+        snapshot = Snapshot.build(
+            self._layout, int(index or 0), items or [], checks, present=present
+        )
         self._known[Scope(service)] = snapshot.service_index(service)
         if passing:
             ids = {str(e["Service"]["ID"]) for e in answers[2][1] or []}
@@ -170,9 +174,9 @@ class ConsulBackend(RegistryBackend):
 
     async def _all(self) -> Snapshot:
         """A fresh read, or the last one while Consul is down (between retries, at once)."""
-        if self._last is not None and self._down_since is not None:
-            if self._clock() < self._retry_at:
-                return self._last
+        if self._serve_stale():
+            assert self._last is not None
+            return self._last
         try:
             return await self._read_all()
         except BackendUnavailable:
@@ -181,9 +185,9 @@ class ConsulBackend(RegistryBackend):
             return self._last
 
     async def _service(self, service: str, *, passing: bool = False) -> Snapshot:
-        if self._last is not None and self._down_since is not None:
-            if self._clock() < self._retry_at:
-                return self._stale_service(self._last, service, passing)
+        if self._serve_stale():
+            assert self._last is not None
+            return self._stale_service(self._last, service, passing)
         try:
             return await self._read_service(service, passing=passing)
         except BackendUnavailable:
@@ -191,11 +195,14 @@ class ConsulBackend(RegistryBackend):
                 raise
             return self._stale_service(self._last, service, passing)
 
+    def _serve_stale(self) -> bool:
+        # While Consul is down, reads between retries answer at once from the last read.
+        down = self._last is not None and self._down_since is not None
+        return down and self._clock() < self._retry_at
+
     @staticmethod
     def _stale_service(last: Snapshot, service: str, passing: bool) -> Snapshot:
-        found = [
-            i for i in last.of_service(service) if not passing or i.health is Health.PASSING
-        ]
+        found = [i for i in last.of_service(service) if not passing or i.health is Health.PASSING]
         return Snapshot(last.index, found, last.owners, {service: last.service_index(service)})
 
     async def get(self, service: str, instance: str) -> Instance:
@@ -237,7 +244,9 @@ class ConsulBackend(RegistryBackend):
             registration.url,
             registration.kind,
         )
-        status = {c.name: c.status for c in previous.checks} if previous and same_endpoint else {}
+        status: dict[str, Health] = (
+            {c.name: c.status for c in previous.checks} if previous and same_endpoint else {}
+        )
         c = self._consul
         payload = service_payload(service, instance, registration, status)
         # The service first, then its record: a reader that sees a record whose
@@ -276,7 +285,10 @@ class ConsulBackend(RegistryBackend):
         _check_owner(view, found, owner)
         # The record (and the markers) first, in one transaction: the instance
         # disappears at one index; the service then follows.
-        ops = [_delete(self._layout.record(service, instance)), *self._markers(service, {found.kind})]
+        ops = [
+            _delete(self._layout.record(service, instance)),
+            *self._markers(service, {found.kind}),
+        ]
         if len(view.instances) == 1:
             ops.append(_delete(self._layout.owner(service)))
         await self._txn("deregister", ops)
@@ -378,7 +390,9 @@ class ConsulBackend(RegistryBackend):
                 await asyncio.sleep(min(pause, max(deadline - self._clock(), 0)))
         return current
 
-    async def _block(self, scope: Scope, cursors: tuple[IndexCursor, IndexCursor], wait: float) -> None:
+    async def _block(
+        self, scope: Scope, cursors: tuple[IndexCursor, IndexCursor], wait: float
+    ) -> None:
         """One round of blocking queries; returns when Consul answers."""
         c = self._consul
         first, second = cursors

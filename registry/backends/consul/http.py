@@ -59,9 +59,13 @@ class _HttpxClient(consul.base.HTTPClient):  # type: ignore[misc]
         query = list(params or [])
         names = {name for name, _ in query}
         mode = self._settings.consistency
-        if method == "GET" and mode != "default" and mode not in names:
-            if path.startswith(_MODE_PATHS):
-                query.append((mode, "1"))
+        if (
+            method == "GET"
+            and mode != "default"
+            and mode not in names
+            and path.startswith(_MODE_PATHS)
+        ):
+            query.append((mode, "1"))
         timeout = self._settings.request_timeout
         wait = dict(query).get("wait")
         if wait is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -143,7 +144,7 @@ def _probe_check(reg: Registration) -> dict[str, Any]:
 
 
 def service_payload(
-    service: str, instance: str, reg: Registration, status: dict[str, Health]
+    service: str, instance: str, reg: Registration, status: Mapping[str, Health]
 ) -> dict[str, Any]:
     """Keyword arguments of py-consul's ``agent.service.register``.
 
@@ -167,7 +168,10 @@ def service_payload(
     ]
     if reg.check.interval_seconds > 0:
         probe = _probe_check(reg)
-        probe |= {"CheckID": probe_id, "Status": consul_status(status.get("probe", Health.CRITICAL))}
+        probe |= {
+            "CheckID": probe_id,
+            "Status": consul_status(status.get("probe", Health.CRITICAL)),
+        }
         checks.append(probe)
     if after is not None:
         for check in checks:
@@ -221,7 +225,11 @@ def build_instance(
         if cid in (ttl_id, probe_id):
             name = "ttl" if cid == ttl_id else "probe"
             states.append(
-                CheckState(name=name, status=_health(check.get("Status")), output=str(check.get("Output") or ""))
+                CheckState(
+                    name=name,
+                    status=_health(check.get("Status")),
+                    output=str(check.get("Output") or ""),
+                )
             )
     states.sort(key=lambda c: c.name != "ttl")
     health = Health.worst([c.status for c in states]) if states else Health.CRITICAL

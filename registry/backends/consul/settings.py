@@ -63,13 +63,15 @@ class ConsulSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, str]) -> ConsulSettings:
-        """From ``BackendOptions.settings`` (keys ``addr``, ``token``, ``datacenter``, ``consistency``)."""
+        """From ``BackendOptions.settings`` (``addr``, ``token``, ``datacenter``, ...)."""
         known = {"addr", "token", "datacenter", "consistency", "kv_prefix"}
         if unknown := set(values) - known:
             raise ValueError(f"unknown consul settings {sorted(unknown)}; known: {sorted(known)}")
         consistency = values.get("consistency", "default")
         if consistency not in _CONSISTENCY:
-            raise ValueError(f"consul consistency must be one of {_CONSISTENCY}, not {consistency!r}")
+            raise ValueError(
+                f"consul consistency must be one of {_CONSISTENCY}, not {consistency!r}"
+            )
         return cls(
             addr=values.get("addr") or cls.addr,
             token=values.get("token") or None,

@@ -146,7 +146,12 @@ def matches(instance: Instance, query: AgentQuery) -> bool:
         if query.tag.lower() not in tags:
             return False
     if query.text:
-        text = [instance.service, instance.id, str(card.get("name", "")), str(card.get("description", ""))]
+        text = [
+            instance.service,
+            instance.id,
+            str(card.get("name", "")),
+            str(card.get("description", "")),
+        ]
         for s in skills:
             text += [str(s.get("id", "")), str(s.get("name", "")), str(s.get("description", ""))]
         haystack = " ".join(text).lower()

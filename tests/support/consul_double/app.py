@@ -98,7 +98,9 @@ class ConsulDouble:
         # https://developer.hashicorp.com/consul/docs/services/usage/checks#http-checks:
         # 2xx is passing, 429 warning, anything else (or no answer) critical.
         spec = check.http
-        headers = {k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in spec["header"].items()}
+        headers = {
+            k: ", ".join(v) if isinstance(v, list) else str(v) for k, v in spec["header"].items()
+        }
         try:
             response = await http.request(
                 spec["method"],
@@ -152,8 +154,8 @@ class ConsulDouble:
         except ValueError as exc:
             return 0, PlainTextResponse(f"Invalid index or wait: {exc}", status_code=400)
         if index > 0 and current() <= index:
-            wait = _DEFAULT_WAIT if not wait else wait
-            wait += random.uniform(0, wait / 16)  # noqa: S311 - Consul's own jitter
+            wait = wait or _DEFAULT_WAIT
+            wait += random.uniform(0, wait / 16)  # Consul's own jitter
             self.held += 1
             try:
                 with contextlib.suppress(TimeoutError):
@@ -216,7 +218,9 @@ class ConsulDouble:
     async def _health_service(self, request: Request) -> Response:
         """``GET /v1/health/service/:service`` with ``?passing`` (https://developer.hashicorp.com/consul/api-docs/health#list-service-instances-for-service)."""
         name = request.path_params["name"]
-        index, refusal = await self._blocking(request, lambda: self.state.health_service_index(name))
+        index, refusal = await self._blocking(
+            request, lambda: self.state.health_service_index(name)
+        )
         if refusal is not None:
             return refusal
         entries = self.state.service_entries(name)
@@ -224,7 +228,11 @@ class ConsulDouble:
             entries = [(s, cs) for s, cs in entries if all(c.status == "passing" for c in cs)]
         body = [
             {
-                "Node": {"Node": "double-node", "Address": "127.0.0.1", "Datacenter": self.datacenter},
+                "Node": {
+                    "Node": "double-node",
+                    "Address": "127.0.0.1",
+                    "Datacenter": self.datacenter,
+                },
                 "Service": s.render(),
                 "Checks": [c.render() for c in cs],
             }
@@ -241,9 +249,7 @@ class ConsulDouble:
         if refusal is not None:
             return refusal
         checks = [
-            c.render()
-            for c in self.state.checks.values()
-            if wanted == "any" or c.status == wanted
+            c.render() for c in self.state.checks.values() if wanted == "any" or c.status == wanted
         ]
         return self._answer(checks, index)
 
@@ -263,7 +269,9 @@ class ConsulDouble:
             found = (
                 sorted(k for k in self.state.kv if k.startswith(key))
                 if recurse
-                else [key] if key in self.state.kv else []
+                else [key]
+                if key in self.state.kv
+                else []
             )
             if not found:
                 return self._answer(None, index, status=404)  # 404 still carries the index
@@ -285,7 +293,7 @@ class ConsulDouble:
         return JSONResponse(done)
 
     async def _txn(self, request: Request) -> Response:
-        """``PUT /v1/txn`` (https://developer.hashicorp.com/consul/api-docs/txn): 409 on rollback."""
+        """``PUT /v1/txn``; 409 on rollback (https://developer.hashicorp.com/consul/api-docs/txn)."""
         if (refusal := await self._enter(request)) is not None:
             return refusal
         try:

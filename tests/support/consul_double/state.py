@@ -242,7 +242,7 @@ class ConsulState:
             check.timeout = parse_duration(str(spec.get("timeout") or "10s"))
             # Consul staggers a check's first run randomly within its interval
             # (agent/checks/check.go, CheckHTTP.run: lib.RandomStagger(Interval)).
-            check.next_run = now + random.uniform(0, check.interval)  # noqa: S311
+            check.next_run = now + random.uniform(0, check.interval)
             check.success_before_passing = int(spec.get("successbeforepassing") or 0)
             check.failures_before_critical = int(spec.get("failuresbeforecritical") or 0)
         else:
@@ -310,9 +310,10 @@ class ConsulState:
             entry = self.kv.get(key)
             if verb not in ("set", "cas", "delete", "delete-cas"):
                 errors.append(f"op {n}: unsupported verb {verb!r}")
-            elif verb in ("cas", "delete-cas"):
-                if int(op.get("Index", 0)) != (entry.modify_index if entry else 0):
-                    errors.append(f'op {n}: failed to {verb} key "{key}", index is stale')
+            elif verb in ("cas", "delete-cas") and int(op.get("Index", 0)) != (
+                entry.modify_index if entry else 0
+            ):
+                errors.append(f'op {n}: failed to {verb} key "{key}", index is stale')
         if errors:
             return errors
         index = self.bump("kvs")
