@@ -17,6 +17,7 @@ import click
 import httpx
 
 from meshgate.commands.options import free_port
+from meshgate.launcher.spec import default_mesh_text
 from meshgate.scenario import Step, StepFailed, StepResult, reference_steps, run_steps
 
 __all__ = ["demo"]
@@ -36,9 +37,11 @@ def _report(result: StepResult) -> None:
 @contextmanager
 def _mesh(port: int, workdir: Path, mesh_file: Path | None) -> Iterator[subprocess.Popen[bytes]]:
     """``meshgate up`` in ``workdir`` (its data and log there), interrupted on the way out."""
+    if mesh_file is None:
+        mesh_file = workdir / "mesh.toml"
+        mesh_file.write_text(_scratch_mesh())
     command = [sys.executable, "-m", "meshgate", "--log-json", "up", "--port", str(port)]
-    if mesh_file is not None:
-        command += ["-f", str(mesh_file.absolute())]
+    command += ["-f", str(mesh_file.absolute())]
     log = (workdir / "mesh.log").open("wb")
     env = {**os.environ, "NO_COLOR": "1"}
     # Our own interpreter and module, with fixed arguments: no untrusted input.
@@ -56,6 +59,15 @@ def _mesh(port: int, workdir: Path, mesh_file: Path | None) -> Iterator[subproce
                 process.kill()
                 process.wait()
         log.close()
+
+
+def _scratch_mesh() -> str:
+    """The built-in mesh with the registry on a free port, beside any mesh already up."""
+    fixed = 'kind = "registry"\nname = "registry"\nport = 8400\n'
+    text = default_mesh_text()
+    if fixed not in text:
+        raise click.ClickException("the built-in mesh no longer pins the registry at 8400")
+    return text.replace(fixed, 'kind = "registry"\nname = "registry"\nport = "auto"\n')
 
 
 def _tail(path: Path, lines: int = 15) -> str:
