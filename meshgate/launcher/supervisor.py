@@ -204,8 +204,9 @@ class Supervisor:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        deadline = time.monotonic() + STOP_BUDGET
-        if any(c.running for c in self.children):
+        began = time.monotonic()
+        deadline = began + STOP_BUDGET
+        if stopping := any(c.running for c in self.children):
             self.output.event("stopping", "stopping: agents, tool servers, gateway, registry")
         for stage in reversed(self._stages):
             group = [c for c in self.children if c.spec.stage == stage and c.running]
@@ -240,3 +241,6 @@ class Supervisor:
                 )
         for child in self.children:
             await child.drain()
+        if stopping:
+            seconds = time.monotonic() - began
+            self.output.event("down", f"all stopped in {seconds:.1f} s", seconds=round(seconds, 3))

@@ -154,6 +154,7 @@ def test_up_serves_the_mesh_and_ctrl_c_leaves_no_process_or_port(tmp_path: Path)
         assert time.monotonic() - began < 10
         stopped = [(e["name"], e["status"]) for e in up.events("stopped")]
         assert stopped == [("calc", 0), ("gateway", 0), ("registry", 0)]
+        assert up.events("down")[0]["seconds"] < 10
         assert_nothing_left(up)
         assert (tmp_path / ".meshgate" / "registry.db").is_file()
 
