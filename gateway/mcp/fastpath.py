@@ -10,7 +10,8 @@ answers the two hot methods of the stateless era from the JSON itself:
   through the forwarder (balancer, retries, ejection) and the upstream's
   answer is relayed: JSON as it came, SSE as its one JSON-RPC response.
 * ``tools/list``: bytes built once per route table (per policy rule when a
-  tool policy is set), with the ``ttlMs`` hint the SDK path gives.
+  tool policy is set: a handful of rules, not one list per caller), with the
+  ``ttlMs`` hint the SDK path gives (:mod:`~gateway.mcp.lists`).
 
 The checks run first and are the SDK's own (Host/Origin, Content-Type,
 Accept, the request envelope, duplicated routing headers, the version
@@ -28,7 +29,6 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server import Server
-from mcp.server.caching import CacheHint, apply_cache_hint
 from mcp.server.runner import modern_error_data
 from mcp.server.streamable_http import check_accept_headers
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
@@ -47,7 +47,8 @@ from gateway.asgi import read_body, send_body
 from gateway.errors import PayloadTooLarge
 from gateway.mcp.cache import cache_key
 from gateway.mcp.catalog import Catalog, Entry
-from gateway.mcp.policy import ToolPolicy, ToolRule, request_principal
+from gateway.mcp.lists import ToolLists
+from gateway.mcp.policy import ToolPolicy, request_principal
 from gateway.mcp.upstream import (
     MCP_VERSION,
     Upstream,
@@ -56,7 +57,6 @@ from gateway.mcp.upstream import (
     read_answer,
     traced_meta,
 )
-from gateway.security.settings import Principal
 from gateway.telemetry import route_span
 
 __all__ = ["FastPath"]
@@ -78,7 +78,7 @@ class FastPath:
         catalog: Callable[[], Catalog],
         upstream: Upstream,
         security: TransportSecuritySettings,
-        list_ttl_ms: int,
+        lists: ToolLists,
         policy: ToolPolicy | None,
         fallback: ASGIApp,
     ) -> None:
@@ -87,10 +87,8 @@ class FastPath:
         self._catalog = catalog
         self._upstream = upstream
         self._security = TransportSecurityMiddleware(security)
-        self._hint = CacheHint(ttl_ms=list_ttl_ms)
+        self._lists = lists
         self._policy = policy
-        self._lists: dict[ToolRule | None, bytes] = {}
-        self._lists_of: Catalog | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not _modern(scope):
@@ -135,7 +133,7 @@ class FastPath:
         if message["method"] == "tools/list":
             if params.get("cursor") is not None:
                 return False
-            await self._send_result(send, message["id"], self._list(catalog, principal))
+            await self._send_result(send, message["id"], self._lists.wire(MCP_VERSION, principal))
             return True
         name = params.get("name")
         if not isinstance(name, str):
@@ -203,24 +201,9 @@ class FastPath:
         else:
             await self._send_result(send, request_id, result or compact(answer.result))
 
-    def _list(self, catalog: Catalog, principal: Principal | None) -> bytes:
-        """The ``tools/list`` result as JSON, built once per catalog and policy rule."""
-        if catalog is not self._lists_of:
-            self._lists = {}
-            self._lists_of = catalog
-        rule = None if self._policy is None else self._policy.rule_for(principal)
-        built = self._lists.get(rule)
-        if built is None:
-            tools = list(catalog.tools)
-            if rule is not None:
-                tools = [tool for tool in tools if rule.allows(tool.name)]
-            listed = apply_cache_hint(types.ListToolsResult(tools=tools), self._hint)
-            built = self._lists[rule] = self._sdk_result(listed, "tools/list")
-        return built
-
-    def _sdk_result(self, result: BaseModel, method: str = "tools/call") -> bytes:
+    def _sdk_result(self, result: BaseModel) -> bytes:
         """``result`` on the wire as the SDK server shapes it for a 2026-07-28 client."""
-        dumped = serialize_server_result(method, MCP_VERSION, _dump(result))
+        dumped = serialize_server_result("tools/call", MCP_VERSION, _dump(result))
         dumped["_meta"] = {types.SERVER_INFO_META_KEY: self.server.server_info_stamp}
         return compact(dumped)
 

@@ -36,6 +36,7 @@ from gateway.forwarding import Target
 from gateway.mcp.cache import CacheSettings, ResultCache
 from gateway.mcp.catalog import Catalog, CatalogCache, Entry
 from gateway.mcp.fastpath import FastPath
+from gateway.mcp.lists import ToolLists
 from gateway.mcp.mesh import find_agents
 from gateway.mcp.policy import ToolPolicy, request_principal
 from gateway.mcp.upstream import Upstream, error_result
@@ -235,6 +236,9 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
         get_tool_input_schema=catalog_schema if policy is None else None,
     )
     server.middleware.append(sessions)
+    # Sessions' plain tools/list from answers shaped once per route table.
+    lists = ToolLists(server, catalog, CacheHint(ttl_ms=settings.list_ttl_ms), policy)
+    server.middleware.append(lists)
     server.streamable_http_app(
         streamable_http_path="/mcp",
         transport_security=settings.transport_security(),
@@ -268,7 +272,7 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
         catalog=catalog,
         upstream=upstream,
         security=settings.transport_security(),
-        list_ttl_ms=settings.list_ttl_ms,
+        lists=lists,
         policy=policy,
         fallback=StreamableHTTPASGIApp(manager),
     )
