@@ -28,7 +28,7 @@ from gateway.errors import (
     problem_response,
 )
 from gateway.forwarding import Exchange, Forwarder, Target
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import CounterValue, GatewayMetrics, GaugeValue, HistogramValue
 from gateway.proxy import UpstreamError
 from gateway.telemetry import record_status, route_span
 from gateway.watcher import RouteWatcher
@@ -74,6 +74,8 @@ class A2AGateway:
         self.metrics = metrics
         self.settings = settings or A2ASettings()
         self.cards = CardCache()
+        self._by_route: dict[str, tuple[GaugeValue, HistogramValue]] = {}
+        self._by_status: dict[tuple[str, int], CounterValue] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """Answer one request whose canonical path starts with ``/a2a/``."""
@@ -82,32 +84,50 @@ class A2AGateway:
         route_label = "a2a"
         if name == "skills":
             skill, _, rest = rest.partition("/")
-            target, base_path = Target(skill=skill), f"/a2a/skills/{skill}"
+            target = Target(skill=skill)
             route_label = "a2a_skill"
         else:
-            target, base_path = Target(service=name), f"/a2a/{name}"
+            target = Target(service=name)
         status = 500
         method = scope["method"]
         card = rest == CARD_PATH and method in ("GET", "HEAD")
         if card:
             route_label = "card"
-        in_flight = self.metrics.in_flight(route_label)
-        in_flight.inc()
+        in_flight, latency = self._route_metrics(route_label)
+        in_flight.value += 1
         with route_span(scope["headers"], route_label, target.label, method) as span:
             try:
                 if not (target.service or target.skill):
                     status = await _problem(send, NotFound("no such agent"))
                 elif card:
+                    base_path = f"/a2a/{name}" if target.service else f"/a2a/skills/{target.skill}"
                     status = await self._card(scope, send, target, base_path)
                 elif rest == "" and method == "POST":
                     status = await self._jsonrpc(scope, receive, send, target)
                 else:
                     status = await self._binding(scope, receive, send, target, rest)
             finally:
-                in_flight.dec()
+                in_flight.value -= 1
                 record_status(span, status)
-                self.metrics.requests(route_label, str(status)).inc()
-                self.metrics.latency(route_label).observe(time.perf_counter() - started)
+                self._answered(route_label, status).inc()
+                latency.observe(time.perf_counter() - started)
+
+    def _route_metrics(self, route: str) -> tuple[GaugeValue, HistogramValue]:
+        """The in-flight gauge and latency histogram of ``route`` (cached)."""
+        found = self._by_route.get(route)
+        if found is None:
+            found = self._by_route[route] = (
+                self.metrics.in_flight(route),
+                self.metrics.latency(route),
+            )
+        return found
+
+    def _answered(self, route: str, status: int) -> CounterValue:
+        counter = self._by_status.get((route, status))
+        if counter is None:
+            counter = self.metrics.requests(route, str(status))
+            self._by_status[route, status] = counter
+        return counter
 
     # -- cards ---------------------------------------------------------------
 
@@ -139,7 +159,7 @@ class A2AGateway:
         try:
             body = await read_body(receive, self.settings.max_body_bytes)
             try:
-                message = json.loads(body)
+                message = _parse(body)
             except (ValueError, UnicodeDecodeError):
                 raise ParseError("the body is not JSON") from None
             if not isinstance(message, dict):
@@ -199,7 +219,11 @@ class A2AGateway:
         self, scope: Scope, receive: Receive, send: Send, exchange: Exchange, *, learn: bool
     ) -> int:
         response = exchange.response
-        content_type = next((v for k, v in response.headers if k == b"content-type"), b"")
+        content_type = b""
+        for name, value in response.headers:
+            if name == b"content-type":
+                content_type = value
+                break
         if content_type.startswith(b"text/event-stream"):
             await self._stream(receive, send, exchange, learn=learn)
             return int(response.status)
@@ -258,6 +282,26 @@ class A2AGateway:
         task_id = _created_task(data)
         if task_id:
             self.forwarder.router.affinity.remember(task_id, exchange.route.key)
+
+
+_DECODER = json.JSONDecoder()
+_JSON_SPACE = " \t\n\r"
+
+
+def _parse(body: bytes) -> Any:
+    """``json.loads(body)``, without its encoding detection for the usual body.
+
+    A body that starts with ``{`` followed by anything but NUL is UTF-8 (a
+    UTF-16 or UTF-32 one would have NULs, a UTF-8 BOM would come first):
+    decoded as such and scanned directly. Anything else goes to ``json.loads``.
+    """
+    if body[:1] != b"{" or body[1:2] == b"\x00":
+        return json.loads(body)
+    text = body.decode("utf-8", "surrogatepass")
+    value, end = _DECODER.raw_decode(text)
+    if end != len(text) and text[end:].strip(_JSON_SPACE):
+        raise ValueError("extra data after the JSON value")
+    return value
 
 
 def _task_of(method: object, params: dict[str, Any]) -> str | None:

@@ -246,7 +246,8 @@ async def _proxied(
             if wait is not None:
                 gateway.metrics.refused("rate-limited").inc()
                 raise RateLimited("too many requests", retry_after=wait)
-        await gateway.admission.acquire()
+        if not gateway.admission.try_acquire():
+            await gateway.admission.acquire()
     except GatewayError as error:
         if isinstance(error, Overloaded):
             gateway.metrics.refused("overloaded").inc()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.errors import NoHealthyUpstream, NotFound, UpstreamTimeout, UpstreamUnavailable
 from gateway.limits import RetryBudget
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import CounterValue, GatewayMetrics, HistogramValue
 from gateway.proxy import UpstreamClient, UpstreamError, UpstreamResponse
 from gateway.proxy import UpstreamTimeout as ClientTimeout
 from gateway.router import NoRoute, Router
@@ -29,9 +29,12 @@ __all__ = ["Exchange", "Finished", "Forwarder", "Target"]
 Finished = tuple[float, float, Route, int, list[tuple[bytes, bytes]]]
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a request goes: a service or a skill, and the task it concerns."""
+class Target(NamedTuple):
+    """Where a request goes: a service or a skill, and the task it concerns.
+
+    A named tuple: made twice per request, and a frozen dataclass's
+    ``__init__`` costs several times as much.
+    """
 
     service: str | None = None
     skill: str | None = None
@@ -95,6 +98,7 @@ class Forwarder:
         self.budget = budget
         self.metrics = metrics
         self.max_attempts = max_attempts
+        self._by_service: dict[str, tuple[HistogramValue, CounterValue]] = {}
         self.finished: deque[Finished] = deque(maxlen=200)
 
     async def send(
@@ -152,7 +156,8 @@ class Forwarder:
                 # Say whether it may have run: a caller must not assume it did not.
                 failed = "failed before answering" if exc.sent else "could not be reached"
                 raise UpstreamUnavailable(f"{target.label} {failed}") from exc
-            self.metrics.upstream_latency(route.service).observe(time.perf_counter() - started)
+            latency, answered = self._service_metrics(route.service)
+            latency.observe(time.perf_counter() - started)
             if response.status in _FAILING:
                 self.metrics.upstream(route.service, "5xx").inc()
                 if idempotent and self._may_retry(route, True, tried, "5xx"):
@@ -160,8 +165,17 @@ class Forwarder:
                     self.settle(route, ok=False)
                     continue
             else:
-                self.metrics.upstream(route.service, "ok").inc()
+                answered.inc()
             return Exchange(self, route, response, started, sent)
+
+    def _service_metrics(self, service: str) -> tuple[HistogramValue, CounterValue]:
+        """The upstream latency histogram and ``ok`` counter of ``service`` (cached)."""
+        found = self._by_service.get(service)
+        if found is None:
+            metrics = self.metrics
+            found = (metrics.upstream_latency(service), metrics.upstream(service, "ok"))
+            self._by_service[service] = found
+        return found
 
     def settle(self, route: Route, *, ok: bool, refused: bool = False) -> None:
         """Account the end of one attempt on ``route`` (outlier detection included)."""

@@ -111,10 +111,16 @@ class AdmissionQueue:
     def queued(self) -> int:
         return len(self._waiters)
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting up to ``max_wait``; raises Overloaded."""
+    def try_acquire(self) -> bool:
+        """Take a free slot if there is one and nobody waits (no coroutine made)."""
         if self._active < self.max_concurrent and not self._waiters:
             self._active += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting up to ``max_wait``; raises Overloaded."""
+        if self.try_acquire():
             return
         if len(self._waiters) >= self.max_queued:
             self.rejected += 1

@@ -10,7 +10,14 @@ from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.flow_control import CLOSE_HEADER
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from meshgate.telemetry import configure_tracing
 
@@ -92,6 +99,10 @@ class _Cycle(RequestResponseCycle):
             and not self.disconnected
             and not self.flow.write_paused
         ):
+            head = self._usual_head(message)
+            if head is not None:
+                self.held = head
+                return
             # Nothing in uvicorn's head path awaits here (not paused, still
             # connected), so the transport is swapped for the capture alone.
             transport, capture = self.transport, _Capture()
@@ -110,6 +121,47 @@ class _Cycle(RequestResponseCycle):
                 transport.write(capture.data)
             return
         await super().send(message)
+
+    def _usual_head(self, message: Any) -> bytes | None:
+        """The head uvicorn would write for an answer with a Content-Length body
+        and no Connection or Transfer-Encoding header; None for any other.
+
+        uvicorn's checks, but one regex search over all names and one over all
+        values (joined by a tab, which values may hold) rather than two per header.
+        """
+        if self.scope["method"] == "HEAD" or CLOSE_HEADER in self.scope["headers"]:
+            return None
+        content = [STATUS_LINE[message["status"]]]
+        names: list[bytes] = []
+        values: list[bytes] = []
+        length: bytes | None = None
+        for name, value in (*self.default_headers, *message.get("headers", ())):
+            name = name.lower()
+            if name == b"content-length":
+                if length is not None:
+                    return None
+                length = value
+            elif name == b"connection" or name == b"transfer-encoding":
+                return None
+            names.append(name)
+            values.append(value)
+            content += (name, b": ", value, b"\r\n")
+        if (
+            length is None
+            or not length.isdigit()
+            or length == b"0"
+            or HEADER_RE.search(b"".join(names))
+            or HEADER_VALUE_RE.search(b"\t".join(values))
+        ):
+            return None  # uvicorn decides (and refuses what it refuses)
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        self.expected_content_length = int(length)
+        self.chunked_encoding = False
+        if not self.keep_alive:
+            content.append(b"connection: close\r\n")
+        content.append(b"\r\n")
+        return b"".join(content)
 
     def _write_body(self, head: bytes, message: Any) -> None:
         # uvicorn's own Content-Length body branch, with the head in front.
@@ -153,7 +205,9 @@ def run_app(
     """Serve ``app`` until SIGTERM or Ctrl-C, then shut down gracefully.
 
     A ``proxy`` relays its upstreams' ``Date`` and ``Server`` headers rather
-    than adding its own (two of each would confuse clients).
+    than adding its own (two of each would confuse clients), trusts no
+    ``X-Forwarded-*`` header, and writes each response of known length in one
+    send (:class:`_Cycle`).
 
     uvicorn re-raises the signal that stopped it once shutdown is complete;
     with this handler in place a SIGTERM stop then ends with status 0, so a
@@ -173,6 +227,9 @@ def run_app(
         server_header=not proxy,
         date_header=not proxy,
         http=_Protocol if proxy else "auto",
+        # A proxy is the edge: a caller's X-Forwarded-For must not choose the
+        # address it is rate-limited by (uvicorn trusts it from 127.0.0.1).
+        proxy_headers=not proxy,
     )
     server = _Server(config)
     with contextlib.suppress(KeyboardInterrupt):

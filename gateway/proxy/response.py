@@ -70,6 +70,15 @@ class UpstreamResponse:
 
     async def read(self, max_bytes: int = 16 << 20) -> bytes:
         """The whole body; ``UpstreamBodyTooLarge`` (connection closed) past ``max_bytes``."""
+        conn = self._conn
+        if conn is not None and conn.complete and conn.error is None:
+            # The whole body came with the head (the usual small answer): no
+            # iterator round trips.
+            data = conn.take()
+            self._release()
+            if len(data) > max_bytes:
+                raise UpstreamBodyTooLarge(f"response body larger than {max_bytes} bytes")
+            return data
         parts: list[bytes] = []
         size = 0
         async for chunk in self:

@@ -123,3 +123,25 @@ async def test_a_header_that_would_split_the_head_is_still_refused() -> None:
     assert ours.writes == theirs.writes == []
     assert ours.closed
     assert theirs.closed
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "headers"),
+    [
+        (REQUEST, [(b"Content-Type", b"text/plain"), (b"Content-Length", b"3")]),
+        (
+            b"POST /x HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}",
+            [(b"content-length", b"3")],
+        ),
+        (b"POST /x HTTP/1.0\r\ncontent-length: 2\r\n\r\n{}", [(b"content-length", b"3")]),
+        (REQUEST, [(b"content-length", b"3"), (b"connection", b"close")]),
+    ],
+)
+async def test_the_bytes_are_uvicorns_whatever_the_headers(
+    request_bytes: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    app = answer(b"abc", headers)
+    ours = await exchange(_Protocol, app, request_bytes)
+    theirs = await exchange(HttpToolsProtocol, app, request_bytes)
+    assert b"".join(ours.writes) == b"".join(theirs.writes)
+    assert ours.closed == theirs.closed
