@@ -91,6 +91,7 @@ class Supervisor:
                     if not await self._start_all():
                         return 0
                 except StartupError as exc:
+                    self._collect_failures()
                     lines = "\n".join(f"    {line}" for line in exc.tail) or "    (no output)"
                     self.output.event(
                         "failed",
@@ -107,6 +108,12 @@ class Supervisor:
             await self._shutdown()
             for signum in _STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
+
+    def _collect_failures(self) -> None:
+        """Mark every failed start seen (asyncio warns of futures whose error nobody read)."""
+        for child in self.children:
+            if child.ready is not None and child.ready.done() and not child.ready.cancelled():
+                child.ready.exception()
 
     async def _start_all(self) -> bool:
         """Start stage after stage; ``False`` if told to stop meanwhile."""
@@ -130,11 +137,26 @@ class Supervisor:
             stop.cancel()
 
     async def _supervise(self, child: Child) -> None:
+        try:
+            await self._keep_running(child)
+        except Exception as exc:  # a launcher bug must not leave the start waiting forever
+            reason = f"could not be supervised ({type(exc).__name__}: {exc})"
+            if child.ready is not None and not child.ready.done():
+                child.ready.set_exception(StartupError(child.spec.name, reason, child.tail))
+            else:
+                self.output.event("error", f"{child.spec.name} {reason}", name=child.spec.name)
+            await child.kill()
+
+    async def _keep_running(self, child: Child) -> None:
         spec, policy = child.spec, self.policy
         while True:
             began = time.monotonic()
-            await child.spawn(self.output)
-            reason = await self._wait_ready(child)
+            try:
+                await child.spawn(self.output)
+            except OSError as exc:  # no such executable, too many processes, ...
+                reason: str | None = f"could not be started: {exc}"
+            else:
+                reason = await self._wait_ready(child)
             if reason is None:
                 since = time.monotonic()
                 first = child.ready is not None and not child.ready.done()

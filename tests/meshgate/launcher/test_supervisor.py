@@ -156,3 +156,14 @@ async def test_a_stop_during_the_start_stops_what_started() -> None:
     assert events(out, "interrupted")[0]["msg"] == "stopped before the mesh was up"
     assert events(out, "stopped")[0]["name"] == "slow"
     assert not alive(events(out, "started")[0]["pid"])
+
+
+async def test_a_program_that_cannot_be_run_fails_the_start() -> None:
+    out = io.StringIO()
+    missing = ProcessSpec("ghost", "ghost", "agent", 1, ("/nonexistent/meshgate-ghost",))
+    supervisor = Supervisor([missing], Output(out, json_lines=True, colour=False), FAST)
+    assert await supervisor.run(lambda seconds: pytest.fail("it was never ready")) == 1
+    failed = events(out, "failed")[0]
+    assert failed["name"] == "ghost"
+    assert failed["reason"].startswith("could not be started: [Errno 2] No such file")
+    assert events(out, "started") == []
