@@ -156,12 +156,15 @@ class ConsulDouble:
         if index > 0 and current() <= index:
             wait = wait or _DEFAULT_WAIT
             wait += random.uniform(0, wait / 16)  # Consul's own jitter
+            state = self.state
             self.held += 1
             try:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
-                        while current() <= index:
-                            await self.state.changed()
+                        # A forgotten (restored) state answers at once, with an
+                        # index that went back: the docs tell clients to reset.
+                        while self.state is state and current() <= index:
+                            await state.changed()
             finally:
                 self.held -= 1
         return max(current(), 1), None  # Consul never reports index 0
