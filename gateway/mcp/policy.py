@@ -44,7 +44,7 @@ __all__ = [
     "request_principal",
 ]
 
-T = TypeVar("T", types.Tool, str)
+T = TypeVar("T", types.Tool, types.Prompt, str)
 _NOTHING = re.compile(r"(?!)")
 
 
@@ -92,7 +92,7 @@ class ToolPolicy:
         return self.rule_for(principal).allows(public_name)
 
     def filter(self, principal: Principal | None, tools: Iterable[T]) -> list[T]:
-        """The ``tools`` (``Tool`` objects or names) that ``principal`` may see, in order."""
+        """The ``tools`` (``Tool``/``Prompt`` objects or names) ``principal`` may see, in order."""
         rule = self.rule_for(principal)
         return [t for t in tools if rule.allows(t if isinstance(t, str) else t.name)]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from gateway.mcp.fastpath import FastPath
 from gateway.mcp.lists import ToolLists
 from gateway.mcp.mesh import find_agents
 from gateway.mcp.policy import ToolPolicy, request_principal
+from gateway.mcp.resources import UpstreamExtras, extras_handlers
 from gateway.mcp.upstream import Upstream, error_result
 
 if TYPE_CHECKING:
@@ -89,10 +90,12 @@ class McpMount:
     lifespan: Callable[[], AbstractAsyncContextManager[None]]
     server: Server[Any]
     sessions: Sessions
+    #: The tool servers' resources and prompts (:mod:`~gateway.mcp.resources`).
+    extras: UpstreamExtras | None = None
 
 
 class _MeshServer(Server[Any]):
-    """Announces ``tools.listChanged`` on the handshake versions: the tool set moves."""
+    """Announces ``listChanged`` on the handshake versions: tools, resources, prompts move."""
 
     def create_initialization_options(
         self,
@@ -101,7 +104,10 @@ class _MeshServer(Server[Any]):
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
         return super().create_initialization_options(
-            notification_options or NotificationOptions(tools_changed=True),
+            notification_options
+            or NotificationOptions(
+                tools_changed=True, resources_changed=True, prompts_changed=True
+            ),
             experimental_capabilities,
             extensions,
         )
@@ -129,15 +135,27 @@ class Sessions:
 
     async def tools_changed(self) -> None:
         """``notifications/tools/list_changed`` to every open session."""
+        await self._broadcast(ServerSession.send_tool_list_changed)
+
+    async def lists_changed(self, resources: bool, prompts: bool) -> None:
+        """``notifications/{resources,prompts}/list_changed`` to every open session."""
+        if resources:
+            await self._broadcast(ServerSession.send_resource_list_changed)
+        if prompts:
+            await self._broadcast(ServerSession.send_prompt_list_changed)
+
+    async def _broadcast(self, notify: Callable[[ServerSession], Awaitable[None]]) -> None:
         # At once: a session whose stream is full must not hold the others up.
         async with anyio.create_task_group() as tg:
             for key, session in list(self._open.items()):
-                tg.start_soon(self._tools_changed, key, session)
+                tg.start_soon(self._deliver, key, session, notify)
 
-    async def _tools_changed(self, key: int, session: ServerSession) -> None:
+    async def _deliver(
+        self, key: int, session: ServerSession, notify: Callable[[ServerSession], Awaitable[None]]
+    ) -> None:
         try:
             with anyio.fail_after(2):
-                await session.send_tool_list_changed()
+                await notify(session)
         except Exception as exc:  # a session that went away: forget it
             logger.debug("list_changed not delivered: %r", exc)
             self._open.pop(key, None)
@@ -163,6 +181,7 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
     upstream = Upstream(gateway.forwarder, results)
     sessions = Sessions()
     policy = settings.tool_policy
+    extras = UpstreamExtras(gateway.forwarder, gateway.watcher, on_change=sessions.lists_changed)
 
     def catalog() -> Catalog:
         return cache.get(gateway.watcher.table)
@@ -234,6 +253,7 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
         # Mcp-Param-* checks read the schema here, not from a tools/list per call;
         # under a policy the SDK's own lookup keeps refused tools unseen.
         get_tool_input_schema=catalog_schema if policy is None else None,
+        **extras_handlers(extras, policy),
     )
     server.middleware.append(sessions)
     # Sessions' plain tools/list from answers shaped once per route table.
@@ -260,6 +280,7 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
     async def lifespan() -> AsyncIterator[None]:
         async with manager.run(), anyio.create_task_group() as tg:
             tg.start_soon(announce)
+            tg.start_soon(extras.run)
             try:
                 yield
             finally:
@@ -276,4 +297,4 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
         policy=policy,
         fallback=StreamableHTTPASGIApp(manager),
     )
-    return McpMount(fast, lifespan, server, sessions)
+    return McpMount(fast, lifespan, server, sessions, extras)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from mcp_servers.knowledge.index import TopicIndex, default_index, query_terms, snippet
@@ -86,5 +87,41 @@ def create_server(index: TopicIndex | None = None) -> MCPServer:
             raise ToolError(f"unknown topic {name[:100]!r}{hint}")
         heading = text.lstrip().split("\n", 1)[0].strip()
         return Topic(name=name.strip(), heading=heading, text=text)
+
+    @server.resource(
+        "knowledge://topics",
+        name="topics",
+        title="Python help topic names",
+        description="Every topic name, one per line; read knowledge://topics/{name} for one.",
+        mime_type="text/plain",
+    )
+    def topic_names() -> str:
+        return "\n".join(sorted(topics.topics))
+
+    @server.resource(
+        "knowledge://topics/{name}",
+        name="topic",
+        title="A Python help topic",
+        description="The full text of one help topic.",
+        mime_type="text/plain",
+    )
+    def topic_text(name: str) -> str:
+        text = topics.topics.get(name)
+        if text is None:
+            raise MCPError(INVALID_PARAMS, f"unknown topic {name[:100]!r}")
+        return text
+
+    @server.prompt(title="Explain a Python help topic")
+    def explain_topic(
+        name: Annotated[str, Field(description="A topic name, as search returns it.")],
+    ) -> str:
+        """Ask for a plain-language explanation of one help topic, with its text attached."""
+        text = topics.topics.get(name.strip())
+        if text is None:
+            raise MCPError(INVALID_PARAMS, f"unknown topic {name[:100]!r}")
+        return (
+            f"Explain the Python help topic {name.strip()!r} in plain words, with a short "
+            f"example.\n\n{text}"
+        )
 
     return server
