@@ -107,7 +107,10 @@ def up(ctx: click.Context, mesh_file: Path | None, port: int | None, data_dir: P
         )
     except PortInUseError as exc:
         raise click.ClickException(_port_advice(exc, spec.gateway.name)) from None
-    data.mkdir(parents=True, exist_ok=True)
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot use {data_dir} as the data directory: {exc}") from None
     output = Output(
         sys.stdout, json_lines=json_lines, colour=tty, names=[p.name for p in processes]
     )

@@ -148,3 +148,14 @@ def test_up_says_how_to_free_another_components_port(
     result = CliRunner().invoke(main, ["up"])
     assert result.exit_code == 1
     assert f"{listener} (registry): stop the process listening there, or set port" in result.output
+
+
+def test_up_refuses_a_data_directory_it_cannot_make(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mesh.toml").write_text(auto_mesh())
+    (tmp_path / "taken").write_text("a file, not a directory")
+    result = CliRunner().invoke(main, ["up", "--data", "taken/data"])
+    assert result.exit_code == 1
+    assert "cannot use taken/data as the data directory" in result.output
