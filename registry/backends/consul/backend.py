@@ -11,7 +11,6 @@ itself (a TTL check and an HTTP check per instance), so
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,12 +27,14 @@ from registry.backends.consul.mapping import (
     check_ids,
     decode_record,
     encode_record,
+    kv_delete,
+    kv_set,
     service_id,
     service_payload,
 )
 from registry.backends.consul.settings import ConsulSettings
 from registry.backends.consul.views import Snapshot, matches, summaries
-from registry.backends.consul.watch import Backoff, IndexCursor, first_of, jittered_wait
+from registry.backends.consul.watch import Backoff, IndexCursor, block_once
 from registry.errors import BackendUnavailable, Conflict, Forbidden, NotFound
 from registry.models import AgentQuery, Health, Instance, Kind, Registration, ServiceSummary
 
@@ -254,7 +255,10 @@ class ConsulBackend(RegistryBackend):
         await self._call("register", c.agent.service.register(**payload))
         record = encode_record(registration, kept_owner or owner)
         kinds = {registration.kind, *([previous.kind] if previous else [])}
-        ops = [_set(self._layout.record(service, instance), record), *self._markers(service, kinds)]
+        ops = [
+            kv_set(self._layout.record(service, instance), record),
+            *self._markers(service, kinds),
+        ]
         await self._txn("register", ops)
         if previous is not None and not same_endpoint:
             # A moved endpoint starts over even where Consul keeps a check's status.
@@ -286,11 +290,11 @@ class ConsulBackend(RegistryBackend):
         # The record (and the markers) first, in one transaction: the instance
         # disappears at one index; the service then follows.
         ops = [
-            _delete(self._layout.record(service, instance)),
+            kv_delete(self._layout.record(service, instance)),
             *self._markers(service, {found.kind}),
         ]
         if len(view.instances) == 1:
-            ops.append(_delete(self._layout.owner(service)))
+            ops.append(kv_delete(self._layout.owner(service)))
         await self._txn("deregister", ops)
         c = self._consul
         await self._call("deregister", c.agent.service.deregister(service_id(service, instance)))
@@ -320,7 +324,7 @@ class ConsulBackend(RegistryBackend):
 
     def _markers(self, service: str, kinds: set[Kind]) -> list[dict[str, Any]]:
         keys = [self._layout.marker(service), *(self._layout.kind(k) for k in sorted(kinds))]
-        return [_set(key, b"") for key in keys]
+        return [kv_set(key, b"") for key in keys]
 
     async def _txn(self, what: str, ops: list[dict[str, Any]]) -> bool:
         """Apply KV operations at one index; False when a CAS among them failed."""
@@ -345,7 +349,7 @@ class ConsulBackend(RegistryBackend):
                 continue
             key = self._layout.record(service, instance)
             kind = decode_record(item.value)[0].kind
-            ops = [_delete(key, cas=item.modify_index), *self._markers(service, {kind})]
+            ops = [kv_delete(key, cas=item.modify_index), *self._markers(service, {kind})]
             if await self._txn("read", ops):
                 logger.info("forgot %s/%s: consul deregistered it", service, instance)
 
@@ -377,7 +381,14 @@ class ConsulBackend(RegistryBackend):
         while (remaining := deadline - self._clock()) > 0:
             asked = self._clock()
             try:
-                await self._block(scope, cursors, min(remaining, self.settings.max_block))
+                await block_once(
+                    self._consul,
+                    self._layout,
+                    scope.service,
+                    cursors,
+                    min(remaining, self.settings.max_block),
+                    self._call,
+                )
             except BackendUnavailable:
                 await asyncio.sleep(min(max(self._retry_at - self._clock(), 0.01), remaining))
                 continue
@@ -389,52 +400,6 @@ class ConsulBackend(RegistryBackend):
             if pause > 0:
                 await asyncio.sleep(min(pause, max(deadline - self._clock(), 0)))
         return current
-
-    async def _block(
-        self, scope: Scope, cursors: tuple[IndexCursor, IndexCursor], wait: float
-    ) -> None:
-        """One round of blocking queries; returns when Consul answers."""
-        c = self._consul
-        first, second = cursors
-        service = scope.service
-
-        async def checks() -> None:
-            # A service watches its own instances; everything else every check.
-            query = (
-                c.health.service(service, **_blocking(first, wait))
-                if service is not None
-                else c.health.state("any", **_blocking(first, wait))
-            )
-            index, _ = await self._call("watch", query)
-            first.advance(index)
-
-        async def records() -> None:
-            prefix = self._layout.instances(service) if service else self._layout.prefix + "/"
-            index, _ = await self._call(
-                "watch", c.kv.get(prefix, recurse=True, **_blocking(second, wait))
-            )
-            second.advance(index)
-
-        if not first.value or not second.value:
-            await asyncio.gather(checks(), records())  # learn both cursors first
-        else:
-            await first_of(checks, records)
-
-
-def _set(key: str, value: bytes) -> dict[str, Any]:
-    return {"KV": {"Verb": "set", "Key": key, "Value": base64.b64encode(value).decode()}}
-
-
-def _delete(key: str, *, cas: int | None = None) -> dict[str, Any]:
-    if cas is None:
-        return {"KV": {"Verb": "delete", "Key": key}}
-    return {"KV": {"Verb": "delete-cas", "Key": key, "Index": cas}}
-
-
-def _blocking(cursor: IndexCursor, wait: float) -> dict[str, Any]:
-    if not cursor.value:
-        return {}
-    return {"index": cursor.value, "wait": jittered_wait(wait)}
 
 
 def _find(snapshot: Snapshot, service: str, instance: str) -> Instance:

@@ -66,6 +66,10 @@ class _HttpxClient(consul.base.HTTPClient):  # type: ignore[misc]
             and path.startswith(_MODE_PATHS)
         ):
             query.append((mode, "1"))
+        token = self._settings.token
+        if token and not (headers and "X-Consul-Token" in headers):
+            # Some py-consul endpoints (txn) send no token of their own.
+            headers = {**(headers or {}), "X-Consul-Token": token}
         timeout = self._settings.request_timeout
         wait = dict(query).get("wait")
         if wait is not None:

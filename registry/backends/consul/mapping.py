@@ -36,6 +36,8 @@ __all__ = [
     "consul_status",
     "decode_record",
     "encode_record",
+    "kv_delete",
+    "kv_set",
     "service_id",
     "service_payload",
 ]
@@ -248,3 +250,15 @@ def build_instance(
         create_index=item.create_index,
         modify_index=modify,
     )
+
+
+def kv_set(key: str, value: bytes) -> dict[str, Any]:
+    """A ``set`` operation of ``/v1/txn``."""
+    return {"KV": {"Verb": "set", "Key": key, "Value": base64.b64encode(value).decode()}}
+
+
+def kv_delete(key: str, *, cas: int | None = None) -> dict[str, Any]:
+    """A ``delete`` (or, with ``cas``, ``delete-cas``) operation of ``/v1/txn``."""
+    if cas is None:
+        return {"KV": {"Verb": "delete", "Key": key}}
+    return {"KV": {"Verb": "delete-cas", "Key": key, "Index": cas}}

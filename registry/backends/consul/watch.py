@@ -3,7 +3,7 @@
 https://developer.hashicorp.com/consul/api-docs/features/blocking asks clients
 to reset the index when it goes backwards, to treat an index of 0 as 1, to
 rate-limit loops (an index may move without a change) and to add jitter. This
-module holds those rules; it does no I/O of its own.
+module holds those rules and the one round of blocking queries a watch makes.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["Backoff", "IndexCursor", "first_of", "jittered_wait"]
+from registry.backends.consul.mapping import Layout
+
+__all__ = ["Backoff", "IndexCursor", "block_once", "first_of", "jittered_wait"]
 
 T = TypeVar("T")
 
@@ -68,3 +70,50 @@ async def first_of(*calls: Callable[[], Awaitable[T]]) -> T:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+Call = Callable[[str, Awaitable[Any]], Awaitable[Any]]
+
+
+async def block_once(
+    client: Any,
+    layout: Layout,
+    service: str | None,
+    cursors: tuple[IndexCursor, IndexCursor],
+    wait: float,
+    call: Call,
+) -> None:
+    """One round of blocking queries on a py-consul ``client``; returns when Consul answers.
+
+    A service watches its own health and KV records; everything else watches
+    every check and every record. Until both cursors are known the round
+    does not block (it learns them).
+    """
+    first, second = cursors
+
+    async def checks() -> None:
+        query = (
+            client.health.service(service, **_blocking(first, wait))
+            if service is not None
+            else client.health.state("any", **_blocking(first, wait))
+        )
+        index, _ = await call("watch", query)
+        first.advance(index)
+
+    async def records() -> None:
+        prefix = layout.instances(service) if service else layout.prefix + "/"
+        index, _ = await call(
+            "watch", client.kv.get(prefix, recurse=True, **_blocking(second, wait))
+        )
+        second.advance(index)
+
+    if not first.value or not second.value:
+        await asyncio.gather(checks(), records())
+    else:
+        await first_of(checks, records)
+
+
+def _blocking(cursor: IndexCursor, wait: float) -> dict[str, Any]:
+    if not cursor.value:
+        return {}
+    return {"index": cursor.value, "wait": jittered_wait(wait)}
