@@ -203,6 +203,7 @@ async def register_extra(client: httpx.AsyncClient, registry_url: str, calc_url:
 
 @dataclass
 class Result:
+    load: tuple[float, float]  # 1-minute load average at the start and the end
     rows: list[Row]
     list_rows: list[Row]
     tool_count: int
@@ -210,6 +211,7 @@ class Result:
 
 
 async def run(count: int, list_count: int) -> Result:
+    load = os.getloadavg()[0]
     registry_port, calc_port, gateway_port, cached_port = (free_port() for _ in range(4))
     registry = Process(
         "registry",
@@ -285,7 +287,7 @@ async def run(count: int, list_count: int) -> Result:
             op = f"gateway tools/list ({servers} tool servers, {LEGACY} session)"
             call = legacy_list_call(gateway.url, session, len(names))
             list_rows.append(await drive(op, gateway, client, call, list_count, 1))
-            return Result(rows, list_rows, len(names), size)
+            return Result((load, os.getloadavg()[0]), rows, list_rows, len(names), size)
     finally:
         for proc in reversed(started):
             proc.stop()
@@ -331,7 +333,8 @@ def report(result: Result, count: int) -> str:
     ]
     lines = [
         f"- machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
-        f"{datetime.date.today().isoformat()}",
+        f"{datetime.date.today().isoformat()}; load average {result.load[0]:.1f} at the "
+        f"start, {result.load[1]:.1f} at the end (other work shares the machine)",
         "- processes: registry (memory backend), calc tool server, gateway (--no-cache), "
         "gateway (result cache on, for the cache-hit row); all on 127.0.0.1, sharing the "
         "machine with the bench client",
