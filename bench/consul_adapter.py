@@ -31,9 +31,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from registry.backends.consul import ConsulSettings  # noqa: E402
-from registry.backends.consul.http import AsyncConsul  # noqa: E402
-from tests.support.consul_double import running_in_thread  # noqa: E402
+from registry.backends.consul import ConsulSettings
+from registry.backends.consul.http import AsyncConsul
+from tests.support.consul_double import running_in_thread
 
 HOLD = 5.0  # seconds each blocking query may be held
 
@@ -85,7 +85,9 @@ async def main(watchers: int) -> list[dict[str, Any]]:
     rows = []
     with running_in_thread() as (_, url):
         settings = ConsulSettings(addr=url, request_timeout=HOLD + 5)
-        async with httpx.AsyncClient(trust_env=False, limits=httpx.Limits(max_connections=None)) as http:
+        async with httpx.AsyncClient(
+            trust_env=False, limits=httpx.Limits(max_connections=None)
+        ) as http:
             client = AsyncConsul(settings, http)
 
             async def change() -> int:

@@ -66,6 +66,9 @@ class _HttpxClient(consul.base.HTTPClient):  # type: ignore[misc]
             and path.startswith(_MODE_PATHS)
         ):
             query.append((mode, "1"))
+        dc = self._settings.datacenter
+        if dc and path == "/v1/txn" and "dc" not in names:
+            query.append(("dc", dc))  # py-consul's txn takes no datacenter; KV reads do
         token = self._settings.token
         if token and not (headers and "X-Consul-Token" in headers):
             # Some py-consul endpoints (txn) send no token of their own.

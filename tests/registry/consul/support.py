@@ -7,6 +7,8 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
+
 from registry.backends.consul import ConsulBackend, ConsulSettings
 from tests.support.consul_double import running
 
@@ -33,7 +35,12 @@ async def consul_backend(*, real: bool = False) -> AsyncIterator[ConsulBackend]:
     try:
         yield store
     finally:
-        # Leave the agent as found: tests register the same service names.
-        for instance in (await store.all_instances()).value:
-            await store.deregister(instance.service, instance.id, owner=None)
+        # Leave the agent as found (tests reuse service names), whoever owns what.
+        instances = (await store.all_instances()).value
         await store.close()
+        headers = {"X-Consul-Token": settings.token} if settings.token else {}
+        async with httpx.AsyncClient(base_url=settings.addr, headers=headers) as http:
+            for instance in instances:
+                sid = f"{instance.service}:{instance.id}"
+                await http.put(f"/v1/agent/service/deregister/{sid}")
+            await http.delete(f"/v1/kv/{settings.kv_prefix}/", params={"recurse": "1"})
