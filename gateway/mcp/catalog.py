@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import mcp_types as types
-from mcp.shared.inbound import x_mcp_header_map
+from mcp.shared.inbound import find_invalid_x_mcp_header, x_mcp_header_map
 from pydantic import ValidationError
 
 from gateway.table import Route, RouteTable
@@ -93,8 +93,9 @@ class Entry:
     path: str | None = None
     #: Annotated read-only and idempotent: its results may be cached.
     cacheable: bool = False
-    #: Its schema binds arguments to ``Mcp-Param-*`` headers, which the SDK path checks.
-    param_headers: bool = False
+    #: Arguments its schema binds to ``Mcp-Param-*`` headers: (property path, header token).
+    #: The SDK path checks the caller's and sends them upstream.
+    param_headers: tuple[tuple[tuple[str, ...], str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def build_catalog(table: RouteTable) -> Catalog:
             hints = tool.annotations
             cacheable = bool(hints and hints.read_only_hint and hints.idempotent_hint)
             entry = replace(
-                entry, cacheable=cacheable, param_headers=bool(x_mcp_header_map(tool.input_schema))
+                entry, cacheable=cacheable, param_headers=_header_map(tool.input_schema)
             )
         entries[name] = entry
         tools.append(tool)
@@ -185,6 +186,13 @@ def _add_service(service: str, routes: tuple[Route, ...], add: Any) -> None:
             "inputSchema": _SKILL_SCHEMA,
         }
         add(public_name(service, skill_id), Entry("skill", service, skill_id), spec)
+
+
+def _header_map(schema: Mapping[str, Any]) -> tuple[tuple[tuple[str, ...], str], ...]:
+    # A schema the SDK finds invalid binds nothing: conforming clients send no headers.
+    if find_invalid_x_mcp_header(schema) is not None:
+        return ()
+    return tuple(x_mcp_header_map(schema).items())
 
 
 class CatalogCache:

@@ -212,7 +212,13 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
             meta = raw.get("_meta") if isinstance(raw.get("_meta"), dict) else None
             cache_as = params.name if entry.cacheable else None
             return await upstream.call_tool(
-                entry.service, entry.name, entry.path, arguments, meta, cache_as=cache_as
+                entry.service,
+                entry.name,
+                entry.path,
+                arguments,
+                meta,
+                cache_as=cache_as,
+                param_headers=entry.param_headers,
             )
         return await _call_local(entry, arguments)
 

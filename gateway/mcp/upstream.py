@@ -22,6 +22,7 @@ from typing import Any
 
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import encode_header_value, mcp_param_headers
 from opentelemetry import propagate
 from pydantic import ValidationError
 
@@ -113,8 +114,13 @@ class Upstream:
         meta: Mapping[str, Any] | None,
         *,
         cache_as: str | None = None,
+        param_headers: tuple[tuple[tuple[str, ...], str], ...] = (),
     ) -> types.CallToolResult:
-        """Call ``tool`` of ``service``; ``cache_as`` (the public name) lets the cache answer."""
+        """Call ``tool`` of ``service``; ``cache_as`` (the public name) lets the cache answer.
+
+        ``param_headers`` (the tool's ``x-mcp-header`` bindings) become the
+        ``Mcp-Param-*`` headers the upstream checks against the arguments.
+        """
         key = None
         if cache_as is not None and self.cache is not None:
             key = cache_key(service, tool, arguments)
@@ -143,7 +149,8 @@ class Upstream:
                 },
             }
         )
-        raw, content_type = await self.post_tool(service, tool, path, body)
+        extra = mcp_param_headers(dict(param_headers), arguments) if param_headers else {}
+        raw, content_type = await self.post_tool(service, tool, path, body, extra)
         if raw is None:
             return error_result(content_type)
         answer = read_answer(service, raw, content_type, request_id)
@@ -160,10 +167,17 @@ class Upstream:
         return result
 
     async def post_tool(
-        self, service: str, tool: str, path: str | None, body: bytes
+        self,
+        service: str,
+        tool: str,
+        path: str | None,
+        body: bytes,
+        extra: Mapping[str, str] | None = None,
     ) -> tuple[bytes | None, str]:
         """POST a 2026-07-28 ``tools/call`` of ``tool``; the body and content type, or None."""
-        headers = [*_BASE_HEADERS, (b"mcp-name", tool.encode())]
+        headers = [*_BASE_HEADERS, (b"mcp-name", encode_header_value(tool).encode())]
+        if extra:
+            headers.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
         return await self._exchange(Target(service=service), path, headers, body)
 
     async def send_message(

@@ -12,12 +12,13 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
+from pydantic import Field
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,7 +42,13 @@ META = {
     "io.modelcontextprotocol/clientInfo": {"name": "tests", "version": "1"},
     "io.modelcontextprotocol/clientCapabilities": {},
 }
-TOOLS = {"counter__lookup", "counter__bump", "counter__fails", "counter__progress"}
+TOOLS = {
+    "counter__lookup",
+    "counter__bump",
+    "counter__fails",
+    "counter__progress",
+    "counter__regional",
+}
 
 
 def counting_server(calls: Counter[str]) -> MCPServer:
@@ -65,6 +72,14 @@ def counting_server(calls: Counter[str]) -> MCPServer:
         """Read-only and idempotent, but answers an error result (never cached)."""
         calls[f"fails:{key}"] += 1
         raise ToolError(f"no {key}")
+
+    @server.tool()
+    def regional(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})],
+    ) -> dict[str, str]:
+        """Its argument travels in an ``Mcp-Param-Region`` header too."""
+        calls[f"regional:{region}"] += 1
+        return {"region": region}
 
     @server.tool(annotations=_PURE)
     async def progress(steps: int, ctx: Context) -> dict[str, int]:

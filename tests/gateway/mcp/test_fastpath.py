@@ -9,9 +9,12 @@ from typing import Any
 import httpx
 import mcp_types as types
 import pytest
+from mcp import Client
 
 from gateway.mcp.fastpath import FastPath
 from tests.gateway.mcp.counting import META, CountingMesh, counting_mesh, mcp_headers, rpc
+from tests.support.live import free_port
+from tests.support.polling import eventually
 from tests.support.tracing import span_recorder
 
 pytestmark = pytest.mark.anyio
@@ -151,3 +154,48 @@ async def test_an_upstream_error_result_is_relayed(mesh: CountingMesh) -> None:
     result = gone.json()["result"]
     assert result["isError"] is True  # the upstream's own schema check, relayed
     assert types.CallToolResult.model_validate(result).is_error
+
+
+async def test_a_tool_bound_to_mcp_param_headers_is_checked_by_the_sdk_server(
+    mesh: CountingMesh,
+) -> None:
+    params = {"name": "counter__regional", "arguments": {"region": "eu"}}
+    wrong = await rpc(mesh.http, mesh.mcp, "tools/call", params, headers={"mcp-param-region": "us"})
+    assert wrong.status_code == 400, wrong.text
+    assert wrong.json()["error"]["code"] == types.HEADER_MISMATCH
+    assert mesh.calls["regional:eu"] == 0
+    right = await rpc(mesh.http, mesh.mcp, "tools/call", params, headers={"mcp-param-region": "eu"})
+    assert right.status_code == 200, right.text
+    assert right.json()["result"]["structuredContent"] == {"region": "eu"}
+
+
+async def test_an_unreachable_instance_is_the_same_error_result_in_both_paths(
+    mesh: CountingMesh,
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    path = f"{mesh.registry_url}/v1/services/ghost/instances/ghost-1"
+    tool = {"name": "boo", "inputSchema": {"type": "object"}}
+    registration = {
+        "kind": "mcp-server",
+        "url": nowhere + "/mcp",
+        "tools": [tool],
+        "check": {"interval_seconds": 0, "ttl_seconds": 600},
+    }
+    assert (await mesh.http.put(path, json=registration)).status_code in (200, 201)
+    assert (await mesh.http.put(path + "/heartbeat", json={"status": "passing"})).status_code == 200
+
+    async def listed() -> set[str]:
+        answer = (await rpc(mesh.http, mesh.mcp, "tools/list", {})).json()
+        return {t["name"] for t in answer["result"]["tools"]}
+
+    await eventually(listed, lambda names: "ghost__boo" in names, within=10)
+    fast = await rpc(mesh.http, mesh.mcp, "tools/call", {"name": "ghost__boo", "arguments": {}})
+    async with Client(mesh.mcp, mode="legacy", cache=None) as client:
+        sdk = await client.call_tool("ghost__boo", {})
+    assert fast.status_code == 200
+    result = types.CallToolResult.model_validate(fast.json()["result"])
+    assert result.is_error
+    assert sdk.is_error
+    assert result.content == sdk.content
+    assert "ghost" in str(result.content)
+    assert (await mesh.http.delete(path)).status_code in (200, 204)
