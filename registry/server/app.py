@@ -8,7 +8,7 @@ import importlib.metadata
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -216,7 +216,30 @@ async def _block(request: Request, scope: WatchScope) -> None:
     service = _service(request)
     blocking = parse_blocking(request.query_params, max_wait=service.settings.max_wait_seconds)
     if blocking is not None and blocking.wait > 0:
-        await service.backend.wait(scope, blocking.index, blocking.jittered_wait())
+        waiting = service.backend.wait(scope, blocking.index, blocking.jittered_wait())
+        await _unless_disconnected(request, waiting)
+
+
+async def _unless_disconnected(request: Request, waiting: Awaitable[object]) -> None:
+    """Await ``waiting``, or stop once the client has gone.
+
+    A blocking query whose caller went away (a stopped gateway) would otherwise
+    hold the server's graceful shutdown for the rest of its wait.
+    """
+    wait = asyncio.ensure_future(waiting)
+    gone = asyncio.ensure_future(_disconnect(request.receive))
+    try:
+        await asyncio.wait((wait, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        wait.cancel()
+        gone.cancel()
+    if wait.done() and not wait.cancelled():
+        wait.result()  # the backend's error, if any, is the request's
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 # -- endpoints ---------------------------------------------------------------

@@ -7,8 +7,14 @@ import time
 import anyio
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
+from registry.backends import MemoryBackend
+from registry.server import RegistrySettings, create_app
+from registry.ssrf import UrlPolicy
 from tests.registry.server.test_api import PATH, agent_body
+from tests.support.live import serve
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -158,3 +164,30 @@ async def test_tool_server_changes_do_not_wake_an_agents_watch(
             json={"kind": "mcp-server", "url": "http://127.0.0.1:9100/mcp"},
         )
     assert time.monotonic() - started >= 0.29  # held the wait (timers may fire ~1 ms early)
+
+
+async def test_a_blocking_query_ends_when_its_client_goes_away() -> None:
+    """A held watch of a client that hung up must not hold the server (its shutdown) for 60 s."""
+    app = create_app(MemoryBackend(), RegistrySettings(url_policy=UrlPolicy.loopback()))
+    started: list[str] = []
+    finished: list[str] = []
+
+    async def observed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            started.append(scope["path"])
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            finished.append(scope["path"])
+
+    async def calls() -> tuple[int, int]:
+        return len(started), len(finished)
+
+    async with serve(observed) as url, httpx.AsyncClient(base_url=url) as http:
+        index = await current_index(http)
+        port = int(url.rsplit(":", 1)[1])
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        request = f"GET {LIST}?index={index}&wait=60s HTTP/1.1\r\nHost: registry\r\n\r\n"
+        await stream.send(request.encode())
+        await eventually(calls, (2, 1).__eq__, within=2)  # the watch is held...
+        await stream.aclose()
+        await eventually(calls, (2, 2).__eq__, within=2)  # ...until the client hangs up
