@@ -148,7 +148,7 @@ class FastPath:
             arguments = {}
         elif not isinstance(arguments, dict):
             return False
-        with route_span(scope["headers"], "mcp", name, "POST"):
+        with route_span(_trace_carrier(scope, params["_meta"]), "mcp", name, "POST"):
             await self._call(send, message, params, name, entry, arguments)
         return True
 
@@ -222,6 +222,19 @@ def _modern(scope: Scope) -> bool:
                 return False
             found = value
     return found == _VERSION
+
+
+def _trace_carrier(scope: Scope, meta: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """Where the caller's trace context is: MCP's ``params._meta`` first (as the SDK
+    server reads it), else the HTTP headers."""
+    parent = meta.get("traceparent")
+    if not isinstance(parent, str):
+        return scope["headers"]  # type: ignore[no-any-return]
+    carrier = [(b"traceparent", parent.encode("latin-1", "replace"))]
+    state = meta.get("tracestate")
+    if isinstance(state, str):
+        carrier.append((b"tracestate", state.encode("latin-1", "replace")))
+    return carrier
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:

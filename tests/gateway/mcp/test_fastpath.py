@@ -199,3 +199,24 @@ async def test_an_unreachable_instance_is_the_same_error_result_in_both_paths(
     assert result.content == sdk.content
     assert "ghost" in str(result.content)
     assert (await mesh.http.delete(path)).status_code in (200, 204)
+
+
+async def test_a_trace_context_in_meta_is_continued(mesh: CountingMesh) -> None:
+    """MCP carries trace context in ``params._meta``: the forwarded call stays in its trace."""
+    trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    meta = {**META, "traceparent": f"00-{trace_id}-{span_id}-01"}
+    params = {"name": "counter__bump", "arguments": {"key": "traced"}, "_meta": meta}
+    before = len(mesh.tool_calls())
+    answer = await rpc(mesh.http, mesh.mcp, "tools/call", params)
+    assert answer.status_code == 200, answer.text
+    [sent] = mesh.tool_calls()[before:]
+    forwarded = sent["params"]["_meta"]["traceparent"]
+    assert forwarded.split("-")[1] == trace_id
+    assert forwarded.split("-")[2] != span_id  # the gateway's own span, a child of the caller's
+    [route] = [
+        s
+        for s in span_recorder().get_finished_spans()
+        if s.name == "mesh.route" and s.context.trace_id == int(trace_id, 16)
+    ]
+    assert route.parent is not None
+    assert route.parent.span_id == int(span_id, 16)
