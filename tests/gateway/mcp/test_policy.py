@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx2
 import mcp_types as types
 import pytest
 from click.testing import CliRunner
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from gateway.mcp.policy import (
     PolicyError,
@@ -19,6 +22,9 @@ from gateway.mcp.policy import (
 from gateway.security import ANONYMOUS, Authenticator, AuthSettings, Principal
 from meshgate.cli import main
 from meshgate.commands.gateway import split_named_keys
+from tests.support.live import free_port
+from tests.support.polling import eventually
+from tests.support.processes import MeshProcess, processes
 
 OPS = Principal("key:ops", "api-key")
 ALICE = Principal("jwt:alice", "jwt")
@@ -150,3 +156,50 @@ async def test_a_named_key_authenticates_as_key_name() -> None:
     with pytest.raises(ValueError, match="names"):
         AuthSettings(named_api_keys=(("a b", "k"),))
     assert AuthSettings(named_api_keys=(("ops", "k"),)).required
+
+
+@pytest.mark.e2e
+@pytest.mark.anyio
+async def test_the_gateway_process_applies_its_policy_file_to_named_keys(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[default]\ndeny = ["*"]\n\n[principals."key:ops"]\nallow = ["calc__*"]\n')
+    registry_port, calc_port, gateway_port = free_port(), free_port(), free_port()
+    registry_url = f"http://127.0.0.1:{registry_port}"
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    registry_args = ["registry", "--port", str(registry_port), "--backend", "memory"]
+    calc_args = ["mcp-server", "calc", "--port", str(calc_port), "--registry", registry_url]
+    gateway_args = [
+        *("gateway", "--port", str(gateway_port), "--registry", registry_url),
+        *("--api-key", "ops=ops-secret-1", "--api-key", "plain-secret-2"),
+        *("--tool-policy", str(policy)),
+    ]
+    with processes() as started:
+        started.append(
+            MeshProcess(
+                "registry", [*registry_args, "--allow-cidr", "127.0.0.0/8"], registry_url, tmp_path
+            )
+        )
+        started[0].wait_ready()
+        started.append(MeshProcess("calc", calc_args, f"http://127.0.0.1:{calc_port}", tmp_path))
+        started.append(MeshProcess("gateway", gateway_args, gateway_url, tmp_path))
+        for process in started[1:]:
+            process.wait_ready()
+
+        async def names(key: str) -> set[str]:
+            headers = {"authorization": f"Bearer {key}"}
+            async with (
+                httpx2.AsyncClient(headers=headers, timeout=10, trust_env=False) as http,
+                Client(
+                    streamable_http_client(gateway_url + "/mcp", http_client=http),
+                    mode="2026-07-28",
+                    cache=None,
+                ) as client,
+            ):
+                return {t.name for t in (await client.list_tools()).tools}
+
+        ops = await eventually(lambda: names("ops-secret-1"), lambda n: bool(n), within=15)
+        assert ops == {"calc__evaluate", "calc__statistics"}
+        assert await names("plain-secret-2") == set()
+        said = (tmp_path / "gateway.log").read_text()
+        assert "unnamed API keys are callers key:" in said
+        assert "plain-secret-2" not in said
