@@ -130,6 +130,9 @@ class ConsulDouble:
             bearer = request.headers.get("authorization", "")
             if given != self.token and bearer != f"Bearer {self.token}":
                 return PlainTextResponse("Permission denied", status_code=403)
+        # ?stale and ?consistent change nothing on one server that is its own
+        # leader (https://developer.hashicorp.com/consul/api-docs/features/consistency);
+        # ?dc names a datacenter (https://developer.hashicorp.com/consul/api-docs/api-structure).
         dc = request.query_params.get("dc")
         if dc and dc != self.datacenter:
             return PlainTextResponse(f"No path to datacenter {dc}", status_code=500)
