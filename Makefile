@@ -14,8 +14,8 @@ NODE_TOOLS := $(TOOLS)/node/.installed
 
 .PHONY: demo test lint typecheck imports pytest peers chromium redis-server bench format clean
 
-# (Re)install when .venv is missing or older than pyproject.toml.
-$(STAMP): pyproject.toml
+# (Re)install when .venv is missing or older than pyproject.toml or this file (its extras).
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,consul,otlp,redis]'
