@@ -122,6 +122,9 @@ class UpstreamExtras:
             except _Unavailable as exc:
                 logger.info("no resources/prompts from %s yet: %s", service, exc)
                 failed.append(service)
+            except Exception:  # one odd upstream must not stop the gateway's lifespan
+                logger.exception("resources/prompts of %s could not be read", service)
+                failed.append(service)
 
         limit = anyio.Semaphore(8)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import mcp_types as types
 from mcp.server import NotificationOptions, Server, ServerRequestContext
-from mcp.server.caching import CacheHint
+from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult
 from mcp.server.models import InitializationOptions
@@ -92,6 +92,15 @@ class McpMount:
     sessions: Sessions
     #: The tool servers' resources and prompts (:mod:`~gateway.mcp.resources`).
     extras: UpstreamExtras | None = None
+
+
+#: The lists stateless clients may reuse for ``McpSettings.list_ttl_ms``.
+_LISTS: tuple[CacheableMethod, ...] = (
+    "tools/list",
+    "resources/list",
+    "resources/templates/list",
+    "prompts/list",
+)
 
 
 class _MeshServer(Server[Any]):
@@ -255,7 +264,7 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
         "meshgate__delegate reach agents by skill.",
         on_list_tools=list_tools,
         on_call_tool=call_tool,
-        cache_hints={"tools/list": CacheHint(ttl_ms=settings.list_ttl_ms)},
+        cache_hints=dict.fromkeys(_LISTS, CacheHint(ttl_ms=settings.list_ttl_ms)),
         # Mcp-Param-* checks read the schema here, not from a tools/list per call;
         # under a policy the SDK's own lookup keeps refused tools unseen.
         get_tool_input_schema=catalog_schema if policy is None else None,

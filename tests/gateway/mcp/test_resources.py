@@ -196,3 +196,22 @@ def test_collisions_resolve_by_service_name_whatever_the_order() -> None:
     assert [p.name for p in extras.prompts] == ["alpha__p", "zeta__p"]
     assert extras.prompt_owners["zeta__p"] == ("zeta", "p")
     assert build_extras(dict(reversed(offers.items()))) == extras
+
+
+async def test_stateless_lists_carry_the_ttl_hint(mesh: Mesh) -> None:
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+        for method in ("resources/list", "resources/templates/list", "prompts/list"):
+            headers = {
+                "mcp-protocol-version": "2026-07-28",
+                "mcp-method": method,
+                "accept": "application/json, text/event-stream",
+            }
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {"_meta": meta}}
+            answer = await http.post(mesh.mcp, json=body, headers=headers)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["result"]["ttlMs"] == 1_000, method
