@@ -23,6 +23,7 @@ __all__ = ["QUESTION", "Step", "StepResult", "reference_steps", "run_steps"]
 #: The planner splits it: the researcher cites the knowledge base, the calculator computes.
 QUESTION = "What does the with statement do, and what is 17*23?"
 AGENTS = frozenset({"planner", "researcher", "summarizer", "calculator"})
+TOOL_SERVERS = frozenset({"knowledge", "calc"})
 
 
 class StepFailed(Exception):
@@ -69,21 +70,34 @@ def reference_steps(
     """The README's scenario against the gateway at ``gateway``."""
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
 
+    def mcp_client() -> Client:
+        client = create_mcp_http_client(headers=headers or None)
+        transport = streamable_http_client(gateway + "/mcp", http_client=client)
+        return Client(transport, mode="2026-07-28", cache=None)
+
+    async def routable() -> tuple[dict[str, Any], set[str]]:
+        """The agents the gateway routes to, and the services whose tools /mcp lists."""
+        response = await http.get(gateway + "/v1/agents", headers=headers)
+        agents = {a["name"]: a for a in response.json()} if response.status_code == 200 else {}
+        async with mcp_client() as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+        return agents, {n.split("__")[0] for n in names if "__" in n}
+
     async def mesh_ready() -> str:
         deadline = time.monotonic() + ready_within
-        seen: dict[str, Any] = {}
+        agents: dict[str, Any] = {}
+        services: set[str] = set()
         while time.monotonic() < deadline:
             try:
-                response = await http.get(gateway + "/v1/agents", headers=headers)
-                if response.status_code == 200:
-                    seen = {a["name"]: a for a in response.json()}
-                    if set(seen) >= AGENTS:
-                        up = ", ".join(f"{n} x{seen[n]['routable']}" for n in sorted(seen))
-                        return f"agents routable: {up}"
-            except httpx.HTTPError:
-                pass
+                agents, services = await routable()
+            except Exception:  # not up yet: the gateway or its /mcp does not answer
+                agents, services = {}, set()
+            if set(agents) >= AGENTS and services >= TOOL_SERVERS:
+                up = ", ".join(f"{n} x{agents[n]['routable']}" for n in sorted(agents))
+                return f"agents: {up}; tool servers: {', '.join(sorted(TOOL_SERVERS))}"
             await anyio.sleep(0.2)  # polling the gateway until the deadline
-        raise StepFailed(f"after {ready_within:.0f} s only {sorted(seen)} are routable")
+        missing = sorted((AGENTS - set(agents)) | (TOOL_SERVERS - services))
+        raise StepFailed(f"after {ready_within:.0f} s these are not routable: {missing}")
 
     async def planner_answers() -> str:
         response = await http.post(
@@ -105,16 +119,11 @@ def reference_steps(
             raise StepFailed("the answer cites no source")
         return f"answer has 391 and {len(citations)} citation(s)"
 
-    def mcp_client() -> Client:
-        client = create_mcp_http_client(headers=headers or None)
-        transport = streamable_http_client(gateway + "/mcp", http_client=client)
-        return Client(transport, mode="2026-07-28", cache=None)
-
     async def mcp_lists() -> str:
         async with mcp_client() as client:
             names = {t.name for t in (await client.list_tools()).tools}
         servers = {n.split("__")[0] for n in names if "__" in n}
-        missing = {"calc", "knowledge", *AGENTS} - servers
+        missing = (TOOL_SERVERS | AGENTS) - servers
         if missing or "calc__evaluate" not in names:
             raise StepFailed(f"tools/list lacks {sorted(missing) or ['calc__evaluate']}")
         return f"{len(names)} tools from {len(servers) - 1} services and the mesh"
@@ -130,7 +139,7 @@ def reference_steps(
         return "calc__evaluate(17*23) = 391; calculator__calculate(2**10) = 1024"
 
     return [
-        Step("the gateway routes to every agent", mesh_ready),
+        Step("the gateway routes to every agent and tool server", mesh_ready),
         Step("the planner answers through the gateway, with citations", planner_answers),
         Step("an MCP client lists the mesh's tools at /mcp", mcp_lists),
         Step("an MCP client calls a tool and an agent skill", mcp_calls),

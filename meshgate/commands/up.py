@@ -78,9 +78,9 @@ def _urls(processes: tuple[ProcessSpec, ...]) -> list[tuple[str, str]]:
 def up(ctx: click.Context, mesh_file: Path | None, port: int | None, data_dir: Path) -> None:
     """Run the mesh: registry, gateway, tool servers and agents, each its own process.
 
-    They start in that order on 127.0.0.1, each once its predecessors answer
-    /readyz; a crashed process is restarted with backoff. Ctrl-C (or SIGTERM)
-    stops them in reverse order. Log lines carry a `name |` prefix on a
+    All on 127.0.0.1: the registry first, then, once it answers /readyz, the
+    rest at once; a crashed process is restarted with backoff. Ctrl-C (or
+    SIGTERM) stops agents, tool servers, the gateway, then the registry. Log lines carry a `name |` prefix on a
     terminal and are JSON lines otherwise (`meshgate --log-json up` forces it);
     `meshgate --log-level warning up` quiets the components.
     """

@@ -60,8 +60,17 @@ class ProcessSpec:
 
     @property
     def stage(self) -> int:
-        """Start order: registry 0, gateway 1, tool servers 2, agents 3."""
+        """Stop order, last first: registry 0, gateway 1, tool servers 2, agents 3."""
         return KINDS.index(self.kind)
+
+    @property
+    def start_stage(self) -> int:
+        """Start order: the registry, then everything else at once.
+
+        Everything else needs only the registry to start: each registers itself,
+        and the gateway picks up whoever registers, before or after it.
+        """
+        return 0 if self.kind == "registry" else 1
 
     @property
     def stop_grace(self) -> float:

@@ -20,7 +20,7 @@ __all__ = [
     "parse_mesh",
 ]
 
-#: Component kinds, in start order (the stop order is the reverse).
+#: Component kinds, in stop order last first (agents stop first, the registry last).
 KINDS = ("registry", "gateway", "mcp-server", "agent")
 _REPLICATED = ("mcp-server", "agent")
 _KEYS = ("kind", "name", "module", "replicas", "port", "env", "args", "ready_timeout")

@@ -64,6 +64,7 @@ class Supervisor:
         self.policy = policy or SupervisorPolicy()
         self.children = [Child(p, deque(maxlen=self.policy.tail_lines)) for p in processes]
         self._stages = sorted({p.stage for p in processes})
+        self._start_stages = sorted({p.start_stage for p in processes})
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._http: httpx.AsyncClient | None = None
@@ -119,8 +120,8 @@ class Supervisor:
         """Start stage after stage; ``False`` if told to stop meanwhile."""
         stop = asyncio.create_task(self._stop.wait())
         try:
-            for stage in self._stages:
-                group = [c for c in self.children if c.spec.stage == stage]
+            for stage in self._start_stages:
+                group = [c for c in self.children if c.spec.start_stage == stage]
                 for child in group:
                     child.ready = asyncio.get_running_loop().create_future()
                     self._tasks.append(asyncio.create_task(self._supervise(child)))

@@ -56,6 +56,7 @@ def test_the_reference_mesh_plans_nine_processes_in_start_order(tmp_path: Path) 
         "calculator",
     ]
     assert [p.stage for p in processes] == [0, 1, 2, 2, 3, 3, 3, 3, 3]
+    assert [p.start_stage for p in processes] == [0, 1, 1, 1, 1, 1, 1, 1, 1]
     assert len({p.port for p in processes}) == 9
     registry, gateway, knowledge, *_ = processes
     assert registry.argv[:6] == ("py", "-m", "meshgate", "--log-json", "--log-level", "info")
