@@ -13,19 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Self, TypeVar
+from collections.abc import Callable
+from typing import Self
 
-import consul
-import consul.exceptions
 import httpx
 
 from registry.backends.base import BackendOptions, Indexed, RegistryBackend, Scope
-from registry.backends.consul.http import AsyncConsul, ConsulUnreachable
+from registry.backends.consul.http import AsyncConsul
+from registry.backends.consul.link import ConsulLink
 from registry.backends.consul.mapping import (
     Layout,
     check_ids,
-    decode_record,
     encode_record,
     kv_delete,
     kv_set,
@@ -33,23 +31,18 @@ from registry.backends.consul.mapping import (
     service_payload,
 )
 from registry.backends.consul.settings import ConsulSettings
+from registry.backends.consul.store import ConsulStore
 from registry.backends.consul.views import Snapshot, matches, summaries
-from registry.backends.consul.watch import Backoff, IndexCursor, block_once
+from registry.backends.consul.watch import IndexCursor, block_once
 from registry.errors import BackendUnavailable, Conflict, Forbidden, NotFound
 from registry.models import AgentQuery, Health, Instance, Kind, Registration, ServiceSummary
 
 __all__ = ["ConsulBackend"]
 
 logger = logging.getLogger("meshgate.registry.consul")
-T = TypeVar("T")
-_FAILURES = (ConsulUnreachable, consul.ConsulException)
-# Answers, not silence: Consul is up and refused (a bad token, a failed CAS).
-_REFUSALS = (
-    consul.exceptions.ClientError,
-    consul.exceptions.BadRequest,
-    consul.exceptions.ACLPermissionDenied,
-    consul.exceptions.ACLDisabled,
-)
+# Reading back a write waits at most about a second for the agent's sync.
+_SETTLE_ATTEMPTS = 20
+_SETTLE_PAUSE = 0.05
 
 
 class ConsulBackend(RegistryBackend):
@@ -70,13 +63,13 @@ class ConsulBackend(RegistryBackend):
         self._clock = clock
         self._own_http = http is None
         self._http = http
-        self._client: AsyncConsul | None = None
         self._last: Snapshot | None = None
         self._known: dict[Scope, int] = {}
-        self._last_answer: float | None = None
-        self._down_since: float | None = None
-        self._retry_at = 0.0
-        self._backoff = Backoff(cap=self.settings.max_backoff)
+        self._link = ConsulLink(
+            self.settings.addr, max_backoff=self.settings.max_backoff, clock=clock
+        )
+        self._call = self._link.call
+        self._store = ConsulStore(self._layout, self._call)
 
     @classmethod
     def from_options(cls, options: BackendOptions) -> Self:
@@ -85,7 +78,7 @@ class ConsulBackend(RegistryBackend):
     async def start(self) -> None:
         if self._http is None:
             self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
-        self._client = AsyncConsul(self.settings, self._http)
+        self._store.client = AsyncConsul(self.settings, self._http)
         try:
             await self._read_all()
         except BackendUnavailable as exc:
@@ -94,77 +87,30 @@ class ConsulBackend(RegistryBackend):
     async def close(self) -> None:
         if self._own_http and self._http is not None:
             await self._http.aclose()
-        self._http = self._client = None
+        self._http = self._store.client = None
 
     def staleness(self) -> float:
         """Seconds the reads have been served from the last answer (0 while Consul answers)."""
-        if self._down_since is None or self._last_answer is None:
-            return 0.0
-        return self._clock() - self._last_answer
+        return self._link.staleness()
 
     # -- calls -------------------------------------------------------------
 
     @property
     def _consul(self) -> AsyncConsul:
-        if self._client is None:
-            raise BackendUnavailable("the consul registry backend is not started")
-        return self._client
-
-    async def _call(self, what: str, call: Awaitable[T]) -> T:
-        try:
-            result = await call
-        except _REFUSALS as exc:
-            raise BackendUnavailable(f"consul refused {what}: {exc}") from None
-        except _FAILURES as exc:
-            if self._down_since is None:
-                self._down_since = self._clock()
-                logger.warning("consul at %s is unreachable: %s", self.settings.addr, exc)
-            self._retry_at = self._clock() + self._backoff.next_delay()
-            raise BackendUnavailable(f"consul is unreachable ({what}): {exc}") from None
-        if self._down_since is not None:
-            logger.info("consul at %s answers again", self.settings.addr)
-            self._down_since = None
-        self._backoff.reset()
-        self._last_answer = self._clock()
-        return result
+        return self._store.client
 
     # -- reads -------------------------------------------------------------
 
     async def _read_all(self) -> Snapshot:
-        c = self._consul
-        (checks_index, checks), (kv_index, items) = await self._call(
-            "read",
-            asyncio.gather(
-                c.health.state("any"), c.kv.get(self._layout.prefix + "/", recurse=True)
-            ),
-        )
-        index = max(int(checks_index or 0), int(kv_index or 0))
-        snapshot = Snapshot.build(self._layout, index, items or [], checks or [])
+        snapshot = await self._store.read_all()
         if snapshot.orphans:
-            await self._forget_orphans(snapshot)
+            await self._store.forget_orphans(snapshot)
         self._learn(snapshot)
         return snapshot
 
     async def _read_service(self, service: str, *, passing: bool = False) -> Snapshot:
-        c = self._consul
-        calls: list[Awaitable[Any]] = [
-            c.health.service(service),
-            c.kv.get(self._layout.instances(service), recurse=True),
-        ]
-        if passing:
-            calls.append(c.health.service(service, passing=True))
-        answers = await self._call("read", asyncio.gather(*calls))
-        (index, entries), (_, items) = answers[0], answers[1]
-        present = {str(e["Service"]["ID"]) for e in entries or []}
-        checks = [check for e in entries or [] for check in e.get("Checks") or []]
-        snapshot = Snapshot.build(
-            self._layout, int(index or 0), items or [], checks, present=present
-        )
+        snapshot = await self._store.read_service(service, passing=passing)
         self._known[Scope(service)] = snapshot.service_index(service)
-        if passing:
-            ids = {str(e["Service"]["ID"]) for e in answers[2][1] or []}
-            kept = [i for i in snapshot.instances if service_id(i.service, i.id) in ids]
-            snapshot = Snapshot(snapshot.index, kept, snapshot.owners, snapshot.services)
         return snapshot
 
     def _learn(self, snapshot: Snapshot) -> None:
@@ -198,8 +144,7 @@ class ConsulBackend(RegistryBackend):
 
     def _serve_stale(self) -> bool:
         # While Consul is down, reads between retries answer at once from the last read.
-        down = self._last is not None and self._down_since is not None
-        return down and self._clock() < self._retry_at
+        return self._last is not None and self._link.down and not self._link.retry_due()
 
     @staticmethod
     def _stale_service(last: Snapshot, service: str, passing: bool) -> Snapshot:
@@ -257,15 +202,15 @@ class ConsulBackend(RegistryBackend):
         kinds = {registration.kind, *([previous.kind] if previous else [])}
         ops = [
             kv_set(self._layout.record(service, instance), record),
-            *self._markers(service, kinds),
+            *self._store.markers(service, kinds),
         ]
-        await self._txn("register", ops)
+        await self._store.txn("register", ops)
         if previous is not None and not same_endpoint:
             # A moved endpoint starts over even where Consul keeps a check's status.
             ttl_id, _ = check_ids(service, instance)
             await self._call("register", c.agent.check.ttl_fail(ttl_id, "awaiting first heartbeat"))
-        snapshot = await self._read_all()
-        return _find(snapshot, service, instance), previous is None
+        stored = await self._settled(service, instance, lambda i: i.url == registration.url)
+        return stored, previous is None
 
     async def _claim(self, service: str, owner: str, *, taken: bool) -> None:
         """Hold the owner key of ``service`` (``?cas=0`` creates it only if absent)."""
@@ -291,11 +236,11 @@ class ConsulBackend(RegistryBackend):
         # disappears at one index; the service then follows.
         ops = [
             kv_delete(self._layout.record(service, instance)),
-            *self._markers(service, {found.kind}),
+            *self._store.markers(service, {found.kind}),
         ]
         if len(view.instances) == 1:
             ops.append(kv_delete(self._layout.owner(service)))
-        await self._txn("deregister", ops)
+        await self._store.txn("deregister", ops)
         c = self._consul
         await self._call("deregister", c.agent.service.deregister(service_id(service, instance)))
         await self._read_all()
@@ -316,42 +261,36 @@ class ConsulBackend(RegistryBackend):
         update = {Health.PASSING: checks.ttl_pass, Health.WARNING: checks.ttl_warn}.get(
             status, checks.ttl_fail
         )
-        await self._call("heartbeat", update(ttl_id, note or None))
-        return _find(await self._read_all(), service, instance)
+        if not await self._call("heartbeat", update(ttl_id, note or None)):
+            raise BackendUnavailable(
+                f"the TTL check {ttl_id!r} is not on this Consul agent: it was just reaped, "
+                "or registry processes talk to different agents (they must share one)"
+            )
+
+        def applied(instance: Instance) -> bool:
+            ttl = next((c for c in instance.checks if c.name == "ttl"), None)
+            return ttl is not None and (ttl.status, ttl.output) == (status, note)
+
+        return await self._settled(service, instance, applied)
+
+    async def _settled(
+        self, service: str, instance: str, applied: Callable[[Instance], bool]
+    ) -> Instance:
+        """Read an instance back once a write shows in the catalog.
+
+        A Consul agent syncs its services and checks to the servers just after
+        it answers (anti-entropy), so a read may briefly miss the write.
+        """
+        for _ in range(_SETTLE_ATTEMPTS):
+            snapshot = await self._read_all()
+            found = next((i for i in snapshot.instances if i.key == (service, instance)), None)
+            if found is not None and applied(found):
+                return found
+            await asyncio.sleep(_SETTLE_PAUSE)
+        return _find(snapshot, service, instance)
 
     async def record_probe(self, service: str, instance: str, *, ok: bool, output: str) -> None:
         """Nothing to do: Consul runs the probe as the instance's HTTP check."""
-
-    def _markers(self, service: str, kinds: set[Kind]) -> list[dict[str, Any]]:
-        keys = [self._layout.marker(service), *(self._layout.kind(k) for k in sorted(kinds))]
-        return [kv_set(key, b"") for key in keys]
-
-    async def _txn(self, what: str, ops: list[dict[str, Any]]) -> bool:
-        """Apply KV operations at one index; False when a CAS among them failed."""
-        try:
-            await self._call(what, self._consul.txn.put(ops))
-        except BackendUnavailable as exc:
-            if "409" in exc.detail:
-                return False
-            raise
-        return True
-
-    async def _forget_orphans(self, snapshot: Snapshot) -> None:
-        """Delete records of instances Consul reaped (deregister-critical-after).
-
-        Each is checked against ``/v1/health/service`` first and deleted with
-        ``?cas``, so a registration in flight elsewhere is never lost.
-        """
-        c = self._consul
-        for (service, instance), item in snapshot.orphans.items():
-            _, entries = await self._call("read", c.health.service(service))
-            if any(e["Service"]["ID"] == service_id(service, instance) for e in entries or []):
-                continue
-            key = self._layout.record(service, instance)
-            kind = decode_record(item.value)[0].kind
-            ops = [kv_delete(key, cas=item.modify_index), *self._markers(service, {kind})]
-            if await self._txn("read", ops):
-                logger.info("forgot %s/%s: consul deregistered it", service, instance)
 
     # -- blocking queries ----------------------------------------------------
 
@@ -390,7 +329,7 @@ class ConsulBackend(RegistryBackend):
                     self._call,
                 )
             except BackendUnavailable:
-                await asyncio.sleep(min(max(self._retry_at - self._clock(), 0.01), remaining))
+                await asyncio.sleep(min(max(self._link.retry_at - self._clock(), 0.01), remaining))
                 continue
             current = await self._scope_index(scope)
             if current != index:

@@ -6,8 +6,7 @@ and return whatever it returns; this one returns coroutines, so
 hold a connection, not a thread: a registry serving many gateways' watches
 would otherwise pin one worker thread per held query.
 
-This module and :mod:`registry.backends.consul.backend` are the only ones that
-import ``consul``.
+Only this package imports ``consul`` (an import-linter contract says so).
 """
 
 from __future__ import annotations
