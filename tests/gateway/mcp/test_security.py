@@ -235,3 +235,20 @@ async def test_the_credential_is_never_forwarded(mesh: SecuredMesh, mode: Any) -
         assert b"authorization" not in headers
         assert b"x-api-key" not in headers
         assert not any(OPS_KEY.encode() in value for value in headers.values())
+
+
+async def test_the_policy_covers_prompts_by_their_public_names(mesh: SecuredMesh) -> None:
+    prompt = "knowledge__explain_topic"
+    async with client(mesh, "2026-07-28", READER_KEY) as reader:
+
+        async def prompts() -> set[str]:
+            return {p.name for p in (await reader.list_prompts()).prompts}
+
+        await eventually(prompts, lambda names: prompt in names, within=10)
+        assert (await reader.get_prompt(prompt, {"name": "with"})).messages
+    async with client(mesh, "2026-07-28", OPS_KEY) as ops:
+        assert prompt not in {p.name for p in (await ops.list_prompts()).prompts}
+        with pytest.raises(MCPError) as refused:
+            await ops.get_prompt(prompt, {"name": "with"})
+    assert refused.value.error.code == types.INVALID_PARAMS
+    assert refused.value.error.message == f"Unknown prompt: {prompt}"
