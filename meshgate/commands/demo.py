@@ -118,7 +118,13 @@ async def _scenario(
     help="The mesh to run (default: the built-in reference mesh).",
 )
 @click.option("--ready-within", type=float, default=90.0, show_default=True, metavar="SECONDS")
-def demo(port: int, mesh_file: Path | None, ready_within: float) -> None:
+@click.option(
+    "--attach",
+    metavar="URL",
+    help="Run the scenario against the gateway at URL, a mesh already up (e.g. in "
+    "containers), instead of starting and stopping one.",
+)
+def demo(port: int, mesh_file: Path | None, ready_within: float, attach: str | None) -> None:
     """Start the mesh, run the reference scenario end to end, stop the mesh.
 
     Steps: the mesh starts; the gateway routes to every agent; the planner answers
@@ -126,6 +132,12 @@ def demo(port: int, mesh_file: Path | None, ready_within: float) -> None:
     client lists the mesh's tools at /mcp and calls a tool and an agent skill; the
     mesh stops cleanly. Exits 0 only if every step passed.
     """
+    if attach is not None:
+        gateway = attach.rstrip("/")
+        click.echo(f"meshgate demo: the reference scenario against {gateway}")
+        started = time.perf_counter()
+        _summarize(anyio.run(_attached, gateway, ready_within), started)
+        return
     port = port or free_port("127.0.0.1")
     gateway = f"http://127.0.0.1:{port}"
     click.echo(f"meshgate demo: the reference mesh, gateway {gateway}")
@@ -150,6 +162,16 @@ def demo(port: int, mesh_file: Path | None, ready_within: float) -> None:
         stop = StepResult("Ctrl-C stops the mesh", ok, detail, seconds)
         _report(stop)
         results.append(stop)
+    _summarize(results, started)
+
+
+async def _attached(gateway: str, ready_within: float) -> list[StepResult]:
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+        return await run_steps(reference_steps(gateway, http, ready_within=ready_within), _report)
+
+
+def _summarize(results: list[StepResult], started: float) -> None:
+    """The closing line; exit 1 unless every step passed."""
     passed = sum(r.ok for r in results)
     total = time.perf_counter() - started
     summary = f"{passed}/{len(results)} steps passed in {total:.1f} s"
