@@ -103,13 +103,17 @@ class ConsulBackend(RegistryBackend):
 
     async def _read_all(self) -> Snapshot:
         snapshot = await self._store.read_all()
-        if snapshot.orphans:
-            await self._store.forget_orphans(snapshot)
+        if snapshot.orphans and await self._store.forget_orphans(snapshot):
+            # Forgetting moved the markers past the reaped instance's last index,
+            # which the first read no longer counted: the index must not go back.
+            snapshot = await self._store.read_all()
         self._learn(snapshot)
         return snapshot
 
     async def _read_service(self, service: str, *, passing: bool = False) -> Snapshot:
         snapshot = await self._store.read_service(service, passing=passing)
+        if snapshot.orphans and await self._store.forget_orphans(snapshot):
+            snapshot = await self._store.read_service(service, passing=passing)
         self._known[Scope(service)] = snapshot.service_index(service)
         return snapshot
 

@@ -96,12 +96,14 @@ class ConsulStore:
             raise
         return True
 
-    async def forget_orphans(self, snapshot: Snapshot) -> None:
+    async def forget_orphans(self, snapshot: Snapshot) -> bool:
         """Delete records of instances Consul reaped (deregister-critical-after).
 
         Each is checked against ``/v1/health/service`` first and deleted with
-        ``?cas``, so a registration in flight elsewhere is never lost.
+        ``?cas``, so a registration in flight elsewhere is never lost. Returns
+        whether any was deleted.
         """
+        forgot = False
         for (service, instance), item in snapshot.orphans.items():
             _, entries = await self._call("read", self.client.health.service(service))
             if any(e["Service"]["ID"] == service_id(service, instance) for e in entries or []):
@@ -111,3 +113,5 @@ class ConsulStore:
             ops = [kv_delete(key, cas=item.modify_index), *self.markers(service, {kind})]
             if await self.txn("read", ops):
                 logger.info("forgot %s/%s: consul deregistered it", service, instance)
+                forgot = True
+        return forgot

@@ -14,7 +14,7 @@ from registry.backends import Scope
 from registry.backends.consul import ConsulBackend, ConsulSettings
 from registry.backends.consul.watch import Backoff, IndexCursor, jittered_wait
 from registry.errors import BackendUnavailable
-from registry.models import AgentQuery
+from registry.models import AgentQuery, CheckSpec, Kind
 from tests.registry.backends.test_contract import agent
 from tests.support.consul_double import ConsulDouble, running, running_in_thread
 from tests.support.live import free_port, serve
@@ -176,3 +176,26 @@ async def test_slow_answers_serve_stale_reads_refuse_writes_and_recover(
 async def _fresh(store: ConsulBackend) -> bool:
     await store.all_instances()
     return store.staleness() == 0
+
+
+async def test_an_instance_consul_reaped_is_forgotten_and_the_agent_index_moves_on(
+    consul: tuple[ConsulDouble, ConsulBackend],
+) -> None:
+    double, store = consul
+    agents = Scope.of_kind(Kind.A2A_AGENT)
+    short = CheckSpec(ttl_seconds=0.2, interval_seconds=0, deregister_critical_after_seconds=0.3)
+    await store.register("researcher", "r-2", agent(port=9001), owner=None)
+    await store.register("researcher", "r-1", agent(check=short), owner=None)
+    await store.heartbeat("researcher", "r-1", owner=None)  # its TTL lapses later, at a top index
+    before = store.index(agents)
+    service_before = await store.wait(Scope("researcher"), 0, 0)
+    seen = [before]
+    with anyio.fail_after(5):
+        while [i.id for i in (await store.agents(AgentQuery())).value] != ["r-2"]:
+            seen.append(await store.wait(agents, seen[-1], 1.0))
+    seen.append(store.index(agents))
+    # Never back, though the reaped instance's check held the greatest index.
+    assert seen == sorted(seen)
+    assert seen[-1] > before
+    assert await store.wait(Scope("researcher"), 0, 0) > service_before
+    assert "meshgate/instances/researcher/r-1" not in double.state.kv
