@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import os
 import re
@@ -227,13 +226,8 @@ def gateway(
     click.echo(
         f"meshgate gateway on http://{host}:{port} (registry {registry_url}, {mode})", err=True
     )
-    app = create_gateway(settings)
-    # What is imported and built by now lives as long as the process. Frozen out of
-    # the collector's sight, a full collection takes ~1 ms instead of ~100 ms: the
-    # stall every few dozen /mcp tools/list calls (bench/mcp.py p99) was that.
-    gc.collect()
-    gc.freeze()
-    run_app(app, host=host, port=port, service="meshgate-gateway", proxy=True)
+    # run_app freezes the startup heap out of the cyclic GC (serving.freeze_heap).
+    run_app(create_gateway(settings), host=host, port=port, service="meshgate-gateway", proxy=True)
 
 
 _NAMED_KEY = re.compile(r"([A-Za-z0-9_.-]{1,64})=([^=].*)", re.DOTALL)
