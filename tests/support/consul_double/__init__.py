@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 
 from tests.support.consul_double.app import ConsulDouble
-from tests.support.consul_double.state import ConsulState, parse_duration
+from tests.support.consul_double.records import parse_duration
+from tests.support.consul_double.state import ConsulState
 from tests.support.live import serve
 
 __all__ = ["ConsulDouble", "ConsulState", "parse_duration", "running", "running_in_thread"]

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.support.consul_double.state import Check, ConsulState, _lower, parse_duration
+from tests.support.consul_double.records import Check, parse_duration
+from tests.support.consul_double.state import ConsulState, lower_keys
 
 __all__ = ["ConsulDouble"]
 
@@ -185,7 +186,7 @@ class ConsulDouble:
     async def _register(self, request: Request) -> Response:
         if (refusal := await self._enter(request)) is not None:
             return refusal
-        body = _lower(json.loads(await request.body()))
+        body = lower_keys(json.loads(await request.body()))
         replace = request.query_params.get("replace-existing-checks") in ("true", "1")
         try:
             self.state.register(body, replace_checks=replace)
