@@ -1,4 +1,5 @@
-"""The gateway's HTTP protocol writes the same bytes as uvicorn's, a whole response at once."""
+"""The gateway's HTTP protocol: uvicorn's bytes, a whole response in one write, and
+uvicorn's keep-alive timeout kept with one lazy timer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from meshgate.serving import _Protocol
+from meshgate.protocol import ProxyProtocol
 
 pytestmark = pytest.mark.anyio
 
@@ -44,15 +45,24 @@ class Transport(asyncio.Transport):
         pass
 
 
-async def exchange(
-    protocol_class: type[HttpToolsProtocol], app: Any, request: bytes = REQUEST
-) -> Transport:
+def connect(
+    protocol_class: type[HttpToolsProtocol], app: Any, *, keep_alive: float = 5
+) -> tuple[HttpToolsProtocol, Transport, ServerState]:
     config = uvicorn.Config(app, lifespan="off", proxy_headers=False, log_config=None)
+    # uvicorn types it as whole seconds but schedules it as any float (fast tests).
+    config.timeout_keep_alive = keep_alive  # type: ignore[assignment]
     config.load()
     state = ServerState()
     protocol = protocol_class(config, state, {}, asyncio.get_running_loop())
     transport = Transport()
     protocol.connection_made(transport)
+    return protocol, transport, state
+
+
+async def exchange(
+    protocol_class: type[HttpToolsProtocol], app: Any, request: bytes = REQUEST
+) -> Transport:
+    protocol, transport, state = connect(protocol_class, app)
     protocol.data_received(request)
     await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
     protocol.connection_lost(None)
@@ -75,7 +85,7 @@ async def test_a_response_with_content_length_is_one_write_of_uvicorns_bytes() -
     app = answer(
         b'{"ok":true}', [(b"content-type", b"application/json"), (b"content-length", b"11")]
     )
-    ours = await exchange(_Protocol, app)
+    ours = await exchange(ProxyProtocol, app)
     theirs = await exchange(HttpToolsProtocol, app)
     assert len(theirs.writes) == 2
     assert len(ours.writes) == 1
@@ -85,7 +95,7 @@ async def test_a_response_with_content_length_is_one_write_of_uvicorns_bytes() -
 
 async def test_a_body_in_parts_sends_the_head_with_the_first_part() -> None:
     app = answer(b"abcdef", [(b"content-length", b"6")], parts=3)
-    ours = await exchange(_Protocol, app)
+    ours = await exchange(ProxyProtocol, app)
     assert len(ours.writes) == 3
     assert ours.writes[0].endswith(b"\r\n\r\nab")
     assert ours.writes[1:] == [b"cd", b"ef"]
@@ -101,7 +111,7 @@ async def test_a_stream_without_length_sends_its_head_at_once() -> None:
         started.set()
         await send({"type": "http.response.body", "body": b"data: 1\n\n"})
 
-    ours = await exchange(_Protocol, app)
+    ours = await exchange(ProxyProtocol, app)
     assert started.is_set()
     assert len(ours.writes) == 2
     assert b"transfer-encoding: chunked" in ours.writes[0]
@@ -111,14 +121,14 @@ async def test_a_stream_without_length_sends_its_head_at_once() -> None:
 async def test_a_head_request_is_answered_as_by_uvicorn() -> None:
     app = answer(b"", [(b"content-length", b"11")])
     request = b"HEAD /x HTTP/1.1\r\nhost: t\r\n\r\n"
-    ours = await exchange(_Protocol, app, request)
+    ours = await exchange(ProxyProtocol, app, request)
     theirs = await exchange(HttpToolsProtocol, app, request)
     assert b"".join(ours.writes) == b"".join(theirs.writes)
 
 
 async def test_a_header_that_would_split_the_head_is_still_refused() -> None:
     app = answer(b"x", [(b"content-length", b"1"), (b"bad", b"a\r\nset-cookie: x")])
-    ours = await exchange(_Protocol, app)
+    ours = await exchange(ProxyProtocol, app)
     theirs = await exchange(HttpToolsProtocol, app)
     assert ours.writes == theirs.writes == []
     assert ours.closed
@@ -141,7 +151,77 @@ async def test_the_bytes_are_uvicorns_whatever_the_headers(
     request_bytes: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
     app = answer(b"abc", headers)
-    ours = await exchange(_Protocol, app, request_bytes)
+    ours = await exchange(ProxyProtocol, app, request_bytes)
     theirs = await exchange(HttpToolsProtocol, app, request_bytes)
     assert b"".join(ours.writes) == b"".join(theirs.writes)
     assert ours.closed == theirs.closed
+
+
+async def eventually(condition: Any, within: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> None:
+    app = answer(b"abc", [(b"content-length", b"3")])
+    protocol, transport, _ = connect(ProxyProtocol, app, keep_alive=0.2)
+    started = asyncio.get_running_loop().time()
+    protocol.data_received(REQUEST)
+    await eventually(lambda: transport.closed)
+    assert asyncio.get_running_loop().time() - started >= 0.19
+    assert transport.writes[0].endswith(b"abc")
+
+
+async def test_a_connection_in_use_is_not_closed_by_the_keep_alive_timeout() -> None:
+    app = answer(b"abc", [(b"content-length", b"3")])
+    protocol, transport, _ = connect(ProxyProtocol, app, keep_alive=0.2)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 0.6
+    while loop.time() < until:  # a request every 50 ms: never idle for 0.2 s
+        protocol.data_received(REQUEST)
+        await asyncio.sleep(0.05)
+        assert not transport.closed
+    await eventually(lambda: transport.closed)
+    assert len(transport.writes) >= 10
+
+
+async def test_a_body_still_coming_is_waited_for() -> None:
+    bodies: list[bytes] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        message = await receive()
+        bodies.append(message["body"])
+        if message["more_body"]:
+            bodies.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    protocol, transport, state = connect(ProxyProtocol, app)
+    protocol.data_received(b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 4\r\n\r\nab")
+    await eventually(lambda: bodies == [b"ab"])
+    protocol.data_received(b"cd")
+    await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
+    assert bodies == [b"ab", b"cd"]
+    assert transport.writes[0].startswith(b"HTTP/1.1 204 ")
+
+
+async def test_a_caller_that_goes_away_is_seen_by_receive() -> None:
+    seen: list[str] = []
+    started = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        started.set()
+        seen.append((await receive())["type"])  # blocks until the caller is gone
+
+    protocol, _, state = connect(ProxyProtocol, app)
+    protocol.data_received(REQUEST)
+    await asyncio.wait_for(started.wait(), 5)
+    assert seen == []
+    protocol.connection_lost(None)
+    await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
+    assert seen == ["http.disconnect"]

@@ -1,0 +1,292 @@
+"""The gateway's HTTP/1.1 server protocol: uvicorn's httptools one, leaner per request.
+
+What changes, and only that (the bytes on the wire are uvicorn's):
+
+* A response with a Content-Length body goes out in one write, head and body
+  together: one ``send`` system call and one TCP segment instead of two.
+* The usual head is checked with one regex search over all names and one over
+  all values, rather than two per header.
+* The request's event is a plain flag with at most one waiter (uvicorn makes
+  an ``asyncio.Event`` per request and a coroutine per ``receive``).
+* The keep-alive timeout is one lazy timer per connection, re-armed when it
+  fires, instead of a timer made after each response and cancelled by the next
+  request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.flow_control import CLOSE_HEADER, service_unavailable
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+
+__all__ = ["ProxyProtocol"]
+
+
+class _Capture:
+    """Stands in for the transport while uvicorn writes a response head."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data = data
+
+
+class _Signal:
+    """What the cycle uses of ``asyncio.Event``: set, clear, wait (one waiter at a time)."""
+
+    __slots__ = ("_flag", "_waiter")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        self._flag = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._flag = False
+
+    async def wait(self) -> None:
+        while not self._flag:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+
+class _Cycle(RequestResponseCycle):
+    """uvicorn's request cycle, but a response with a Content-Length body goes out
+    in one write (head and body), not two: one ``send`` system call and one TCP
+    segment instead of two, for the sender and for the reader.
+
+    The head is built by uvicorn itself (the same headers and checks); only its
+    write is held until the first body message.
+    """
+
+    held: bytes | None = None
+
+    async def send(self, message: Any) -> None:
+        held = self.held
+        if held is not None:
+            self.held = None
+            if self.disconnected:
+                return
+            if message["type"] == "http.response.body" and not self.flow.write_paused:
+                self._write_body(held, message)
+                return
+            self.transport.write(held)
+        elif (
+            not self.response_started
+            and message["type"] == "http.response.start"
+            and not self.disconnected
+            and not self.flow.write_paused
+        ):
+            head = self._usual_head(message)
+            if head is not None:
+                self.held = head
+                return
+            # Nothing in uvicorn's head path awaits here (not paused, still
+            # connected), so the transport is swapped for the capture alone.
+            transport, capture = self.transport, _Capture()
+            self.transport = capture  # type: ignore[assignment]
+            try:
+                await super().send(message)
+            finally:
+                self.transport = transport
+            if (
+                self.chunked_encoding is False
+                and self.expected_content_length
+                and self.scope["method"] != "HEAD"
+            ):
+                self.held = capture.data
+            else:
+                transport.write(capture.data)
+            return
+        await super().send(message)
+
+    async def receive(self) -> Any:
+        # uvicorn's, but a body that is already here is returned without a wait.
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        if not self.disconnected and not self.response_complete:
+            self.flow.resume_reading()
+            event = self.message_event
+            if not event.is_set():
+                await event.wait()
+            event.clear()
+        if self.disconnected or self.response_complete:
+            return {"type": "http.disconnect"}
+        message = {"type": "http.request", "body": bytes(self.body), "more_body": self.more_body}
+        self.body = bytearray()
+        return message
+
+    def _usual_head(self, message: Any) -> bytes | None:
+        """The head uvicorn would write for an answer with a Content-Length body
+        and no Connection or Transfer-Encoding header; None for any other.
+
+        uvicorn's checks, but one regex search over all names and one over all
+        values (joined by a tab, which values may hold) rather than two per header.
+        """
+        if self.scope["method"] == "HEAD" or CLOSE_HEADER in self.scope["headers"]:
+            return None
+        content = [STATUS_LINE[message["status"]]]
+        names: list[bytes] = []
+        values: list[bytes] = []
+        length: bytes | None = None
+        for name, value in (*self.default_headers, *message.get("headers", ())):
+            name = name.lower()
+            if name == b"content-length":
+                if length is not None:
+                    return None
+                length = value
+            elif name == b"connection" or name == b"transfer-encoding":
+                return None
+            names.append(name)
+            values.append(value)
+            content += (name, b": ", value, b"\r\n")
+        if (
+            length is None
+            or not length.isdigit()
+            or length == b"0"
+            or HEADER_RE.search(b"".join(names))
+            or HEADER_VALUE_RE.search(b"\t".join(values))
+        ):
+            return None  # uvicorn decides (and refuses what it refuses)
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        self.expected_content_length = int(length)
+        self.chunked_encoding = False
+        if not self.keep_alive:
+            content.append(b"connection: close\r\n")
+        content.append(b"\r\n")
+        return b"".join(content)
+
+    def _write_body(self, head: bytes, message: Any) -> None:
+        # uvicorn's own Content-Length body branch, with the head in front.
+        body: bytes = message.get("body", b"")
+        if len(body) > self.expected_content_length:
+            raise RuntimeError("Response content longer than Content-Length")
+        self.expected_content_length -= len(body)
+        self.transport.write(head + body)
+        if not message.get("more_body", False):
+            if self.expected_content_length != 0:
+                raise RuntimeError("Response content shorter than Content-Length")
+            self.response_complete = True
+            self.message_event.set()
+            if not self.keep_alive:
+                self.transport.close()
+            self.on_response()
+
+
+class ProxyProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, whose requests run in a :class:`_Cycle`."""
+
+    _idle = False
+    _idle_since = 0.0
+    _keep_alive_timer: asyncio.TimerHandle | None = None
+
+    def on_headers_complete(self) -> None:
+        # uvicorn's, building a _Cycle with a _Signal.
+        http_version = self.parser.get_http_version()
+        method = self.parser.get_method()
+        self.scope["method"] = method.decode("ascii")
+        if http_version != "1.1":
+            self.scope["http_version"] = http_version
+        if self.parser.should_upgrade() and self._should_upgrade():
+            return
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        self.scope["path"] = self.root_path + path
+        self.scope["raw_path"] = self.root_path.encode("ascii") + raw_path
+        self.scope["query_string"] = parsed_url.query or b""
+        if self.limit_concurrency is not None and (
+            len(self.connections) >= self.limit_concurrency
+            or len(self.tasks) >= self.limit_concurrency
+        ):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        else:
+            app = self.app
+        existing_cycle = self.cycle
+        self.cycle = _Cycle(
+            scope=self.scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=_Signal(),  # type: ignore[arg-type]
+            expect_100_continue=self.expect_100_continue,
+            keep_alive=http_version != "1.0" and self.parser.should_keep_alive(),
+            on_response=self.on_response_complete,
+        )
+        if existing_cycle is None or existing_cycle.response_complete:
+            self._start_asgi_task(self.cycle, app)
+        else:
+            # Pipelined HTTP requests need to be queued up.
+            self.flow.pause_reading()
+            self.pipeline.appendleft((self.cycle, app))
+
+    # -- keep-alive: one lazy timer per connection ------------------------------
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle = False  # the timer, when it fires, finds the connection busy
+
+    def on_response_complete(self) -> None:
+        # uvicorn's, but idleness is noted rather than a timer made.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle = False
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle = True
+        self._idle_since = self.loop.time()
+        if self._keep_alive_timer is None:
+            self._keep_alive_timer = self.loop.call_at(
+                self._idle_since + self.timeout_keep_alive, self._keep_alive_due
+            )
+
+    def _keep_alive_due(self) -> None:
+        self._keep_alive_timer = None
+        if not self._idle or self.transport.is_closing():
+            return  # busy: the end of its response arms the timer again
+        due = self._idle_since + self.timeout_keep_alive
+        if self.loop.time() < due:
+            self._keep_alive_timer = self.loop.call_at(due, self._keep_alive_due)
+        else:
+            self.timeout_keep_alive_handler()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self._keep_alive_timer is not None:
+            self._keep_alive_timer.cancel()
+            self._keep_alive_timer = None
