@@ -8,6 +8,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from registry.models import HeartbeatBody, Instance, Registration, ServiceSummary
+from registry.server.query import DURATION_PATTERN, FALSE_WORDS, TRUE_WORDS
 
 __all__ = ["DOCS_CSS", "docs_page", "openapi_document"]
 
@@ -68,10 +69,17 @@ _BLOCKING_PARAMS = [
     {
         "name": "wait",
         "in": "query",
-        "schema": {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h))+$|^\d+(\.\d+)?$"},
+        "schema": {"type": "string", "pattern": DURATION_PATTERN},
         "description": "How long to hold (for example 30s); at most 5m.",
     },
 ]
+_PASSING = {
+    "name": "passing",
+    "in": "query",
+    # Consul's manner: a bare `?passing` is true; exactly these spellings.
+    "schema": {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS]},
+    "description": "Only passing instances (`passing`, `passing=true`).",
+}
 _INDEX_HEADER = {
     "X-Meshgate-Index": {
         "description": "The index this answer reflects; pass it back as `index`.",
@@ -179,7 +187,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "Instance",
                 [
                     _NAME_PARAMS[0],
-                    {"name": "passing", "in": "query", "schema": {"type": "boolean"}},
+                    _PASSING,
                 ],
             ),
             "/v1/services/{service}/instances/{instance}": instance_path,
@@ -187,7 +195,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/v1/instances": _listing(
                 "Every instance of every service (what a gateway routes from)",
                 "Instance",
-                [{"name": "passing", "in": "query", "schema": {"type": "boolean"}}],
+                [_PASSING],
             ),
             "/v1/agents": _listing(
                 "Agent instances whose card matches",
@@ -196,7 +204,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     {"name": "skill", "in": "query", "schema": {"type": "string"}},
                     {"name": "tag", "in": "query", "schema": {"type": "string"}},
                     {"name": "q", "in": "query", "schema": {"type": "string"}},
-                    {"name": "passing", "in": "query", "schema": {"type": "boolean"}},
+                    _PASSING,
                 ],
             ),
             "/healthz": {"get": {"summary": "Liveness", "responses": probe}},
