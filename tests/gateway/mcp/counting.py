@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.app import GatewaySettings, create_gateway
 from gateway.mcp import McpSettings
+from gateway.security import AuthSettings
 from mcp_servers.hosting import HostingConfig
 from mcp_servers.quiet import quiet_server
 from mcp_servers.runtime import build_tool_server_app
@@ -189,10 +190,16 @@ async def metric(http: httpx.AsyncClient, gateway: str, name: str, tool: str) ->
 
 
 @contextlib.asynccontextmanager
-async def counting_mesh(*settings: McpSettings) -> AsyncIterator[CountingMesh]:
-    """A registry, the ``counter`` tool server, and one gateway per ``settings``."""
+async def counting_mesh(
+    *settings: McpSettings, auth: AuthSettings | None = None, key: str | None = None
+) -> AsyncIterator[CountingMesh]:
+    """A registry, the ``counter`` tool server, and one gateway per ``settings``
+    (with ``auth``; ``key`` is the credential the mesh's own client sends)."""
     async with contextlib.AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10, trust_env=False))
+        headers = {"authorization": f"Bearer {key}"} if key else None
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=10, trust_env=False, headers=headers)
+        )
         registry_url = await stack.enter_async_context(
             serve(create_app(MemoryBackend(), RegistrySettings(url_policy=UrlPolicy.loopback())))
         )
@@ -205,9 +212,10 @@ async def counting_mesh(*settings: McpSettings) -> AsyncIterator[CountingMesh]:
         counter_url = await stack.enter_async_context(serve(recorder, port=port))
         gateways, apps = [], []
         for mcp in settings or (McpSettings(),):
-            app = create_gateway(
-                GatewaySettings(registry_url=registry_url, watch_wait=5, mcp=mcp), http=http
+            config = GatewaySettings(
+                registry_url=registry_url, watch_wait=5, mcp=mcp, auth=auth or AuthSettings()
             )
+            app = create_gateway(config, http=http)
             apps.append(app)
             gateways.append(await stack.enter_async_context(serve(app)))
         mesh = CountingMesh(http, registry_url, counter_url, gateways, apps, recorder, calls)

@@ -14,6 +14,8 @@ from mcp import Client
 
 from gateway.mcp import McpSettings
 from gateway.mcp.cache import CacheSettings, MemoryStore, cache_key
+from gateway.mcp.policy import parse_tool_policy
+from gateway.security import AuthSettings
 from meshgate.cli import main
 from tests.gateway.mcp.counting import CountingMesh, counting_mesh, metric, rpc
 from tests.support.live import free_port
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.anyio
 
 CACHED, SHORT, OFF, NO_REDIS = range(4)
 HITS, MISSES = "meshgate_mcp_cache_hits_total", "meshgate_mcp_cache_misses_total"
+OPS, GUEST = "ops-key-for-the-cache-tests", "guest-key-for-the-cache-tests"
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +163,20 @@ def test_bad_cache_flags_are_refused_by_meshgate_gateway(args: list[str], messag
     result = CliRunner().invoke(main, ["gateway", "--registry", "http://127.0.0.1:1", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+async def test_a_caller_the_policy_refuses_never_gets_a_cached_result() -> None:
+    policy = parse_tool_policy({"principals": {"key:guest": {"deny": ["counter__lookup"]}}})
+    auth = AuthSettings(named_api_keys=(("ops", OPS), ("guest", GUEST)))
+    cached = McpSettings(cache=CacheSettings(enabled=True), tool_policy=policy)
+    async with counting_mesh(cached, auth=auth, key=OPS) as mesh:
+        first = await call(mesh, 0, "counter__lookup", {"key": "secret"})
+        assert first["structuredContent"]["calls"] == 1
+        hits = await metric(mesh.http, mesh.gateways[0], HITS, "counter__lookup")
+        guest = {"authorization": f"Bearer {GUEST}"}
+        params = {"name": "counter__lookup", "arguments": {"key": "secret"}}
+        refused = await rpc(mesh.http, mesh.mcp, "tools/call", params, headers=guest)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["message"] == "Unknown tool: counter__lookup"
+        assert await metric(mesh.http, mesh.gateways[0], HITS, "counter__lookup") == hits
+        assert mesh.calls["lookup:secret"] == 1
