@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from registry.backends import BackendOptions, create_backend
 from registry.backends.consul import ConsulBackend, ConsulSettings
+from registry.backends.consul.http import AsyncConsul
 
 
 def test_addresses_take_the_forms_consul_http_addr_takes() -> None:
@@ -41,3 +43,16 @@ def test_the_backend_is_chosen_by_its_short_name() -> None:
     assert isinstance(store, ConsulBackend)
     assert store.settings.consistency == "stale"
     assert store.runs_own_checks
+
+
+@pytest.mark.anyio
+async def test_py_consul_reads_nothing_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONSUL_HTTP_TOKEN", "from-the-environment")
+    monkeypatch.setenv("CONSUL_HTTP_ADDR", "http://10.9.8.7:8500")
+    monkeypatch.setenv("CONSUL_HTTP_SSL", "true")
+    async with httpx.AsyncClient() as http:
+        client = AsyncConsul(ConsulSettings(addr="http://127.0.0.1:8600"), http)
+        assert client.token is None
+        assert client.http.base_uri == "http://127.0.0.1:8600"
