@@ -12,7 +12,8 @@ TOOLS := .tools
 HANDLER := $(TOOLS)/a2a-handler/.installed
 NODE_TOOLS := $(TOOLS)/node/.installed
 
-.PHONY: demo test lint typecheck imports pytest peers chromium redis-server bench format clean
+.PHONY: demo test lint typecheck imports pytest peers chromium redis-server bench format clean \
+	validate-deploy promtool compose-smoke
 
 # (Re)install when .venv is missing or older than pyproject.toml or this file (its extras).
 $(STAMP): pyproject.toml Makefile
@@ -24,7 +25,33 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/meshgate up
 
-test: lint typecheck imports pytest
+test: lint typecheck imports validate-deploy pytest
+
+# The deployment files, checked offline (DESIGN.md §9): both compose profiles with
+# the compose CLI, each k8s overlay rendered by kubectl's kustomize and checked
+# against the Kubernetes schemas, and Prometheus' config where promtool is present.
+K8S_VERSION ?= 1.31.0
+COMPOSE_FILE := compose/docker-compose.yml
+validate-deploy: $(STAMP) promtool
+	$(BIN)/docker-compose -f $(COMPOSE_FILE) config -q
+	$(BIN)/docker-compose -f $(COMPOSE_FILE) --profile embedded config -q
+	for overlay in k8s/overlays/*/; do \
+	  $(BIN)/kubectl kustomize $$overlay | $(BIN)/kubernetes-validate --strict --quiet -k $(K8S_VERSION) - \
+	    || { echo "$$overlay does not validate"; exit 1; }; \
+	done
+	if command -v promtool >/dev/null; then promtool check config compose/prometheus.yml; \
+	else echo "promtool not found: compose/prometheus.yml not checked"; fi
+
+# Debian's prometheus package brings promtool. Where apt-get cannot install it the
+# Prometheus config check (and its test) is skipped.
+promtool:
+	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus) \
+	  || echo "prometheus could not be installed: compose/prometheus.yml will not be checked"
+
+# The compose mesh built and run in containers, checked end to end (not in `test`:
+# it needs a Docker engine, which compose/smoke.sh starts itself where it can).
+compose-smoke: $(STAMP)
+	bash compose/smoke.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

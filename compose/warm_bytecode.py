@@ -33,7 +33,9 @@ def main() -> int:
     names = list(LAZY)
     for package in PACKAGES:
         module = importlib.import_module(package)
-        names += [m.name for m in pkgutil.walk_packages(module.__path__, package + ".")]
+        found = pkgutil.walk_packages(module.__path__, package + ".")
+        # A __main__ module runs its program when imported.
+        names += [m.name for m in found if not m.name.endswith(".__main__")]
     for name in names:
         try:
             importlib.import_module(name)
