@@ -37,6 +37,16 @@ _RESULT = {
         "error": {"type": "string"},
     },
 }
+#: One Server-Sent Event of ``/v1/stream`` (as tools that validate streams read it:
+#: each event against the schema); ``data`` is one JSON object.
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["task", "progress", "artifact", "result", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
 _ERRORS = {
     "400": _problem("The body is not a message."),
     "401": _problem("Credentials are required."),
@@ -89,8 +99,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": {
-                            "description": "Events `progress`, `artifact`, `result`, `error`.",
-                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                            "description": "Events: task, progress, artifact, result, error.",
+                            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
                         },
                         **_ERRORS,
                     },

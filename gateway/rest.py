@@ -72,27 +72,32 @@ async def _message(request: Request, method: str) -> tuple[Target, bytes]:
         raise BadRequest("the body is not JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
+    # A field of the wrong type is refused, never ignored (the message would go without it).
+    for key in ("text", "skill", "contextId", "taskId"):
+        if key in body and not isinstance(body[key], str):
+            raise BadRequest(f"`{key}` must be a string")
+    if "metadata" in body and not isinstance(body["metadata"], dict):
+        raise BadRequest("`metadata` must be a JSON object")
     parts = body.get("parts")
-    if parts is None:
+    if "parts" not in body:
         text = body.get("text")
-        if not isinstance(text, str) or not text:
+        if not text:
             raise BadRequest("give `text` (a string) or `parts` (A2A parts)")
         parts = [{"text": text}]
-    elif not isinstance(parts, list) or not parts:
-        raise BadRequest("`parts` must be a non-empty list of A2A parts")
+    elif not isinstance(parts, list) or not parts or not all(isinstance(p, dict) for p in parts):
+        raise BadRequest("`parts` must be a non-empty list of A2A parts (objects)")
     message: dict[str, Any] = {
         "messageId": str(uuid.uuid4()),
         "role": "ROLE_USER",
         "parts": parts,
     }
-    given = body.get("metadata")
-    metadata: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
-    if isinstance(body.get("skill"), str):
+    metadata: dict[str, Any] = dict(body.get("metadata") or {})
+    if "skill" in body:
         metadata = {**metadata, "skill": body["skill"]}
     if metadata:
         message["metadata"] = metadata
     for key in ("contextId", "taskId"):
-        if isinstance(body.get(key), str):
+        if key in body:
             message[key] = body[key]
     rpc = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {"message": message}}
     target = Target(service=agent, task_id=message.get("taskId"))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 import schemathesis
@@ -67,16 +68,26 @@ def fuzz(
     examples: int,
     headers: dict[str, str] | None = None,
     modes: tuple[GenerationMode, ...] = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE),
+    pinned: Mapping[str, dict[str, Any]] | None = None,
 ) -> FuzzRun:
-    """Send up to ``examples`` cases per operation and mode; raise on the first failed check."""
+    """Send up to ``examples`` cases per operation and mode; raise on the first failed check.
+
+    ``pinned`` maps a path template to path parameters that name something that
+    exists (an agent): its operations get a second pass with them, so generated
+    bodies reach past the 404 of a random name.
+    """
+    pinned = pinned or {}
     run = FuzzRun()
     started = time.perf_counter()
     with requests.Session() as session:
         for result in schema.get_all_operations():
             operation = result.ok()
-            for mode in modes:
-                label = f"{operation.label} [{mode.value}]"
-                strategy = operation.as_strategy(generation_mode=mode)
+            passes = [(mode, None) for mode in modes]
+            if operation.path in pinned:
+                passes += [(mode, pinned[operation.path]) for mode in modes]
+            for mode, params in passes:
+                label = f"{operation.label} [{mode.value}{'' if params is None else ', pinned'}]"
+                strategy = operation.as_strategy(generation_mode=mode, path_parameters=params)
                 try:
                     _cases(strategy, examples, session, base_url, headers, run, label)()
                 except Unsatisfiable:

@@ -42,6 +42,11 @@ def in_thread(
         asyncio.set_event_loop(loop)
         with contextlib.suppress(BaseException):
             loop.run_until_complete(run())
+        # Tasks a library left behind (SSE shutdown watchers) end with the loop.
+        leftovers = asyncio.all_tasks(loop)
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
         loop.close()
 
     thread = threading.Thread(target=main, name="fuzz-servers", daemon=True)
