@@ -160,11 +160,12 @@ class A2AGateway:
             body = await read_body(receive, self.settings.max_body_bytes)
             try:
                 message = _parse(body)
-            except (ValueError, UnicodeDecodeError):
-                raise ParseError("the body is not JSON") from None
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                # RecursionError: nesting deeper than the decoder goes (a 1 MiB "[[[...").
+                raise ParseError("the body is not JSON (or nests too deep)") from None
             if not isinstance(message, dict):
                 raise BadRequest("a JSON-RPC request must be an object")
-            request_id = message.get("id")
+            request_id = _request_id(message.get("id"))
             method = message.get("method")
             params = message.get("params")
             params = params if isinstance(params, dict) else {}
@@ -304,6 +305,13 @@ def _parse(body: bytes) -> Any:
     return value
 
 
+def _request_id(value: object) -> str | int | None:
+    """The id to echo: A2A's string or integer, else ``null`` (a bool is no integer)."""
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return value
+    return None
+
+
 def _task_of(method: object, params: dict[str, Any]) -> str | None:
     if method in _SENDS:
         message = params.get("message")
@@ -334,7 +342,7 @@ def _binding_send(body: bytes, skill: str | None) -> tuple[str | None, bytes]:
     """An HTTP+JSON send: the task it continues, and its body (naming ``skill``, if given)."""
     try:
         params = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None, body  # the agent refuses it in its own words
     if not isinstance(params, dict):
         return None, body
@@ -352,7 +360,7 @@ def _created_task(data: bytes) -> str | None:
                 break
     try:
         answer = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     result = answer.get("result", answer) if isinstance(answer, dict) else None
     if not isinstance(result, dict):

@@ -209,7 +209,11 @@ _COMMON: Headers = [(b"cache-control", b"no-store")]
 
 
 def _dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (an id a caller spelled "\ud800") has no UTF-8: escape it.
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _headers(error: GatewayError, content_type: bytes, body: bytes) -> Headers:

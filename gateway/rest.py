@@ -68,8 +68,8 @@ async def _message(request: Request, method: str) -> tuple[Target, bytes]:
         raise BadRequest(f"the body is over {limit} bytes")
     try:
         body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest("the body is not JSON (or nests too deep)") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     # A field of the wrong type is refused, never ignored (the message would go without it).
@@ -308,7 +308,7 @@ class _StreamFacade:
 def _decode(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise UpstreamUnavailable("the agent answered something that is not JSON") from None
     if not isinstance(value, dict):
         raise UpstreamUnavailable("the agent answered something that is not a JSON object")

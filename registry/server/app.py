@@ -168,7 +168,8 @@ async def _read_json(request: Request, limit: int, *, required: bool) -> Any:
         raise UnsupportedMediaType(f"the body must be application/json, not {media!r}")
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the decoder goes (a 1 MiB "[[[...").
         raise BadRequest(
             "the body is not valid JSON", errors=[FieldError("body", str(exc))]
         ) from None
