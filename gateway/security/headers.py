@@ -77,13 +77,13 @@ def merge_headers(
     """``headers`` without ``access-control-*``, plus those of ``extra`` not set already."""
     out: Headers = []
     present: set[bytes] = set()
-    for name, value in headers:
-        lowered = name.lower()
+    for item in headers:
+        lowered = item[0].lower()
         if lowered.startswith(b"access-control-"):
             continue  # the gateway's policy only
         present.add(lowered)
-        out.append((name, value))
-    out.extend(h for h in extra if h[0] not in present)
+        out.append(item)
+    out += [h for h in extra if h[0] not in present]
     return out
 
 

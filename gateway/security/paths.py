@@ -23,6 +23,7 @@ Rules (``normalize_path`` returns ``None``, answered 400, for a path it refuses)
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import quote
 
@@ -38,8 +39,12 @@ _REFUSED_DECODED = frozenset("/\\?#%\x7f" + "".join(chr(c) for c in range(32)))
 _SAFE = "/._~!$&'()*+,;=:@-"
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_path(raw_path: bytes) -> str | None:
-    """The canonical form of ``raw_path``, or ``None`` to refuse it (400)."""
+    """The canonical form of ``raw_path``, or ``None`` to refuse it (400).
+
+    Cached (bounded): every request asks, and clients repeat their paths.
+    """
     if _CANONICAL.fullmatch(raw_path):
         return raw_path.decode("ascii")
     # The common "/a2a/agent/": canonical but for its trailing slash.
@@ -94,8 +99,9 @@ def _decode(raw: bytes) -> str | None:
     return segment
 
 
+@functools.lru_cache(maxsize=4096)
 def encode_path(path: str) -> str:
-    """Percent-encode a canonical path again (for ``raw_path`` and upstream URLs)."""
+    """Percent-encode a canonical path again (for ``raw_path`` and upstream URLs); cached."""
     if path.isascii() and _CANONICAL.fullmatch(path.encode("ascii")):
         return path  # nothing to escape (the pattern's characters are all safe)
     return quote(path, safe=_SAFE)
