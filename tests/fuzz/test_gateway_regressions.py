@@ -64,3 +64,11 @@ def test_the_stream_is_documented_event_by_event() -> None:
         "result",
         "error",
     ]
+
+
+@pytest.mark.parametrize("path", ["/v1/invoke/echo", "/v1/stream/echo"])
+async def test_json_nested_deeper_than_the_decoder_goes_is_a_400(mesh: Mesh, path: str) -> None:
+    response = await mesh.client.post(
+        path, content=b"[" * 100_000, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text

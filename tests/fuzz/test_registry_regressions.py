@@ -56,3 +56,15 @@ async def test_a_blocking_query_with_a_wait_of_ascii_units_still_blocks_and_retu
         index = first.headers["x-meshgate-index"]
         response = await registry.get(LIST, params={"index": index, "wait": "0m0.02s"})
     assert response.status_code == 200
+
+
+async def test_json_nested_deeper_than_the_decoder_goes_is_a_400() -> None:
+    # Found by the JSON-RPC properties on the gateway; the registry decoded the same way.
+    async with running_registry() as registry:
+        response = await registry.put(
+            "/v1/services/web/instances/w1",
+            content=b"[" * 100_000,
+            headers={"content-type": "application/json"},
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == "body"
