@@ -36,6 +36,7 @@ from gateway.forwarding import Target
 from gateway.mcp.cache import CacheSettings, ResultCache
 from gateway.mcp.catalog import Catalog, CatalogCache, Entry
 from gateway.mcp.fastpath import FastPath
+from gateway.mcp.legacy import LegacySessions
 from gateway.mcp.lists import ToolLists
 from gateway.mcp.mesh import find_agents
 from gateway.mcp.policy import ToolPolicy, request_principal
@@ -187,7 +188,10 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
     settings = settings or McpSettings()
     cache = CatalogCache()
     results = ResultCache(settings.cache, gateway.metrics) if settings.cache.enabled else None
-    upstream = Upstream(gateway.forwarder, results)
+    legacy = LegacySessions(connect_timeout=gateway.settings.client.connect_timeout + 8)
+    upstream = Upstream(
+        gateway.forwarder, results, legacy, legacy_timeout=gateway.settings.client.read_timeout
+    )
     sessions = Sessions()
     policy = settings.tool_policy
     extras = UpstreamExtras(gateway.forwarder, gateway.watcher, on_change=sessions.lists_changed)
@@ -293,7 +297,7 @@ def mount_mcp(gateway: Gateway, settings: McpSettings | None = None) -> McpMount
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        async with manager.run(), anyio.create_task_group() as tg:
+        async with manager.run(), legacy.running(), anyio.create_task_group() as tg:
             tg.start_soon(announce)
             tg.start_soon(extras.run)
             try:

@@ -9,12 +9,18 @@ A failure upstream is an ``isError`` result naming it; a protocol error of the
 upstream (unknown tool, bad arguments) is passed on as the same JSON-RPC error.
 Results of cacheable tools go through the :mod:`~gateway.mcp.cache` when one is
 given. :func:`read_answer` is shared with the raw fast path (:mod:`~gateway.mcp.fastpath`).
+
+An instance that refuses the stateless era (an older SDK) is remembered and
+reached over a pooled handshake-era session (:mod:`~gateway.mcp.legacy`); its
+answer is shaped as the stateless response it stands for, so both paths read it
+the same way.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,13 +35,19 @@ from pydantic import ValidationError
 from gateway.errors import GatewayError
 from gateway.forwarding import Forwarder, Target
 from gateway.mcp.cache import ResultCache, cache_key
+from gateway.mcp.legacy import LegacySessions, refuses_stateless
 from gateway.proxy import UpstreamError
 from gateway.rest import task_result
+from gateway.router import NoRoute
+from gateway.table import Route
 from gateway.telemetry import tracing_enabled
+from registry.models import InstanceKey
 
 __all__ = ["MCP_VERSION", "ToolAnswer", "Upstream", "compact", "error_result", "read_answer"]
 
 MCP_VERSION = "2026-07-28"
+logger = logging.getLogger("meshgate.gateway.mcp")
+
 _META = "io.modelcontextprotocol/"
 _CLIENT = {"name": "meshgate-gateway", "version": "0.1.0"}
 _MAX_ANSWER = 16 << 20
@@ -46,6 +58,17 @@ _BASE_HEADERS = (
     (b"mcp-method", b"tools/call"),
 )
 _A2A_HEADERS = [(b"content-type", b"application/json"), (b"a2a-version", b"1.0")]
+
+
+def refused_stateless(status: int, raw: bytes, body: bytes) -> bool:
+    """:func:`refuses_stateless` for the request ``body`` we sent."""
+    if status != 400:
+        return False
+    try:
+        request_id = json.loads(body).get("id")
+    except (ValueError, AttributeError):
+        return False
+    return refuses_stateless(status, raw, request_id)
 
 
 def error_result(text: str) -> types.CallToolResult:
@@ -100,10 +123,21 @@ def read_answer(service: str, raw: bytes, content_type: str, request_id: Any) ->
 class Upstream:
     """Sends tool calls and skill messages to healthy instances."""
 
-    def __init__(self, forwarder: Forwarder, cache: ResultCache | None = None) -> None:
+    def __init__(
+        self,
+        forwarder: Forwarder,
+        cache: ResultCache | None = None,
+        legacy: LegacySessions | None = None,
+        *,
+        legacy_timeout: float = 60.0,
+    ) -> None:
         self._forwarder = forwarder
         self._ids = itertools.count(1)
         self.cache = cache
+        self.legacy = legacy
+        self.legacy_timeout = legacy_timeout
+        #: Instances that refused a stateless call: reached through ``legacy``.
+        self._handshake_only: set[InstanceKey] = set()
 
     async def call_tool(
         self,
@@ -178,7 +212,72 @@ class Upstream:
         headers = [*_BASE_HEADERS, (b"mcp-name", encode_header_value(tool).encode())]
         if extra:
             headers.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
-        return await self._exchange(Target(service=service), path, headers, body)
+        target = Target(service=service)
+        if self.legacy is None:
+            return await self._exchange(target, path, headers, body)
+        route = self._handshake_only_route(service)
+        if route is not None:
+            return await self._via_session(route, path, body)
+        refused: list[Route] = []
+        raw, detail = await self._exchange(target, path, headers, body, refused)
+        if refused:
+            self._remember_handshake_only(refused[0].key)
+            return await self._via_session(refused[0], path, body)
+        return raw, detail
+
+    def _handshake_only_route(self, service: str) -> Route | None:
+        """An instance to reach by session, when every routable one of ``service`` needs it."""
+        if not self._handshake_only:
+            return None
+        router = self._forwarder.router
+        routes = router.table().routes(service)
+        if not routes or any(r.key not in self._handshake_only for r in routes):
+            return None
+        try:
+            return router.pick(service=service)
+        except NoRoute:
+            return None
+
+    def _remember_handshake_only(self, key: InstanceKey) -> None:
+        if len(self._handshake_only) >= 4_096:  # forget instances that left the table
+            table = self._forwarder.router.table()
+            self._handshake_only = {
+                k for k in self._handshake_only if any(r.key == k for r in table.routes(k[0]))
+            }
+        self._handshake_only.add(key)
+
+    async def _via_session(
+        self, route: Route, path: str | None, body: bytes
+    ) -> tuple[bytes | None, str]:
+        """The stateless request ``body`` sent as a call on a pooled handshake-era session,
+        answered as the JSON-RPC response a stateless upstream would have sent."""
+        assert self.legacy is not None
+        request = json.loads(body)
+        params = request["params"]
+        meta = {k: v for k, v in (params.get("_meta") or {}).items() if not k.startswith(_META)}
+        url = route.endpoint if path is None else route.base_url + path
+        upstreams = self._forwarder.router.upstreams
+        upstreams.begin(route.key)
+        ok = False
+        try:
+            result = await self.legacy.call_tool(
+                url, params["name"], params.get("arguments"), meta, self.legacy_timeout
+            )
+            ok = True
+        except MCPError as error:
+            ok = True  # a protocol answer: the instance is healthy
+            answer: dict[str, Any] = {"jsonrpc": "2.0", "id": request["id"]}
+            answer["error"] = {"code": error.error.code, "message": error.error.message}
+            return compact(answer), "application/json"
+        except Exception as exc:
+            logger.info("session call to %s failed: %r", url, exc)
+            return None, f"{route.service} failed while answering"
+        finally:
+            self._forwarder.settle(route, ok=ok)
+        dumped = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return compact(
+            {"jsonrpc": "2.0", "id": request["id"], "result": dumped}
+        ), "application/json"
 
     async def send_message(
         self, target: Target, text: str, skill: str | None, context_id: str | None
@@ -226,9 +325,18 @@ class Upstream:
         )
 
     async def _exchange(
-        self, target: Target, path: str | None, headers: list[tuple[bytes, bytes]], body: bytes
+        self,
+        target: Target,
+        path: str | None,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        refused: list[Route] | None = None,
     ) -> tuple[bytes | None, str]:
-        """The upstream's body and content type, or ``None`` and what went wrong."""
+        """The upstream's body and content type, or ``None`` and what went wrong.
+
+        With ``refused``, an instance that answered "not in the stateless era"
+        (:func:`~gateway.mcp.legacy.refuses_stateless`) is appended to it.
+        """
         try:
             exchange = await self._forwarder.send(
                 target, b"POST", path, list(headers), body, idempotent=False
@@ -243,6 +351,9 @@ class Upstream:
             await exchange.finish(ok=False)
             return None, f"{target.label} failed while answering"
         await exchange.finish()
+        if refused is not None and refused_stateless(response.status, raw, body):
+            refused.append(exchange.route)
+            return None, f"{target.label} speaks only the handshake versions"
         if response.status >= 500 or (response.status >= 400 and not raw):
             return None, f"{target.label} answered HTTP {response.status}"
         return raw, content_type.decode("latin-1")
