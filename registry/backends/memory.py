@@ -237,9 +237,11 @@ class MemoryBackend(RegistryBackend):
                 entry.probe_status = previous.probe_status or Health.CRITICAL
                 entry.probe_output = previous.probe_output or "awaiting first probe"
             entry.health = entry.aggregate()
-            entry.critical_since = (
-                previous.critical_since if entry.health is Health.CRITICAL else None
-            )
+            # The critical clock runs on from a critical previous record, and
+            # starts now for one the new checks make critical (a probe added).
+            since = previous.critical_since if previous.health is Health.CRITICAL else None
+            critical = entry.health is Health.CRITICAL
+            entry.critical_since = (now if since is None else since) if critical else None
         else:
             entry.reset_checks(now)
             entry.health, entry.critical_since = Health.CRITICAL, now
