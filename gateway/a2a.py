@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from gateway.errors import (
 from gateway.forwarding import Exchange, Forwarder, Target
 from gateway.metrics import CounterValue, GatewayMetrics, GaugeValue, HistogramValue
 from gateway.proxy import UpstreamError
+from gateway.security.headers import merge_headers
 from gateway.telemetry import record_status, route_span
 from gateway.watcher import RouteWatcher
 
@@ -50,6 +52,7 @@ _SENDS = frozenset(("SendMessage", "SendStreamingMessage"))
 #: The same in the HTTP+JSON binding (the body is JSON-RPC's ``params``).
 _BINDING_SENDS = frozenset(("message:send", "message:stream"))
 _JSON = (b"content-type", b"application/json")
+Headers = Sequence[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,14 @@ class A2AGateway:
         self._by_route: dict[str, tuple[GaugeValue, HistogramValue]] = {}
         self._by_status: dict[tuple[str, int], CounterValue] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        """Answer one request whose canonical path starts with ``/a2a/``."""
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, path: str, extra: Headers = ()
+    ) -> None:
+        """Answer one request whose canonical path starts with ``/a2a/``.
+
+        ``extra``: headers every answer carries unless it sets them (the fast
+        path's security headers; the middleware stack adds its own instead).
+        """
         started = time.perf_counter()
         name, _, rest = path[5:].partition("/")
         route_label = "a2a"
@@ -98,14 +107,14 @@ class A2AGateway:
         with route_span(scope["headers"], route_label, target.label, method) as span:
             try:
                 if not (target.service or target.skill):
-                    status = await _problem(send, NotFound("no such agent"))
+                    status = await _problem(send, NotFound("no such agent"), extra)
                 elif card:
                     base_path = f"/a2a/{name}" if target.service else f"/a2a/skills/{target.skill}"
-                    status = await self._card(scope, send, target, base_path)
+                    status = await self._card(scope, send, target, base_path, extra)
                 elif rest == "" and method == "POST":
-                    status = await self._jsonrpc(scope, receive, send, target)
+                    status = await self._jsonrpc(scope, receive, send, target, extra)
                 else:
-                    status = await self._binding(scope, receive, send, target, rest)
+                    status = await self._binding(scope, receive, send, target, rest, extra)
             finally:
                 in_flight.value -= 1
                 record_status(span, status)
@@ -131,7 +140,9 @@ class A2AGateway:
 
     # -- cards ---------------------------------------------------------------
 
-    async def _card(self, scope: Scope, send: Send, target: Target, base_path: str) -> int:
+    async def _card(
+        self, scope: Scope, send: Send, target: Target, base_path: str, extra: Headers
+    ) -> int:
         table = self.watcher.table
         service = target.service
         if service is None:
@@ -141,8 +152,8 @@ class A2AGateway:
         if service is not None:
             body = self.cards.get(table, base_path, service, self.public_url(scope) + base_path)
         if body is None:
-            return await _problem(send, NotFound("no such agent"))
-        await send_body(send, 200, [_JSON, (b"cache-control", b"max-age=30")], body)
+            return await _problem(send, NotFound("no such agent"), extra)
+        await send_body(send, 200, [_JSON, (b"cache-control", b"max-age=30")], body, extra)
         return 200
 
     def public_url(self, scope: Scope) -> str:
@@ -154,7 +165,9 @@ class A2AGateway:
 
     # -- JSON-RPC ------------------------------------------------------------
 
-    async def _jsonrpc(self, scope: Scope, receive: Receive, send: Send, target: Target) -> int:
+    async def _jsonrpc(
+        self, scope: Scope, receive: Receive, send: Send, target: Target, extra: Headers
+    ) -> int:
         request_id: Any = None
         try:
             body = await read_body(receive, self.settings.max_body_bytes)
@@ -182,14 +195,14 @@ class A2AGateway:
             )
         except GatewayError as error:
             status, headers, payload = jsonrpc_response(error, request_id)
-            await send_body(send, status, headers, payload)
+            await send_body(send, status, headers, payload, extra)
             return status
-        return await self._relay(scope, receive, send, exchange, learn=method in _SENDS)
+        return await self._relay(receive, send, exchange, extra, learn=method in _SENDS)
 
     # -- HTTP+JSON binding ---------------------------------------------------
 
     async def _binding(
-        self, scope: Scope, receive: Receive, send: Send, target: Target, rest: str
+        self, scope: Scope, receive: Receive, send: Send, target: Target, rest: str, extra: Headers
     ) -> int:
         try:
             body = await read_body(receive, self.settings.max_body_bytes)
@@ -211,13 +224,13 @@ class A2AGateway:
                 idempotent=method in ("GET", "HEAD"),
             )
         except GatewayError as error:
-            return await _problem(send, error)
-        return await self._relay(scope, receive, send, exchange, learn=sends)
+            return await _problem(send, error, extra)
+        return await self._relay(receive, send, exchange, extra, learn=sends)
 
     # -- answers -------------------------------------------------------------
 
     async def _relay(
-        self, scope: Scope, receive: Receive, send: Send, exchange: Exchange, *, learn: bool
+        self, receive: Receive, send: Send, exchange: Exchange, extra: Headers, *, learn: bool
     ) -> int:
         response = exchange.response
         content_type = b""
@@ -226,7 +239,7 @@ class A2AGateway:
                 content_type = value
                 break
         if content_type.startswith(b"text/event-stream"):
-            await self._stream(receive, send, exchange, learn=learn)
+            await self._stream(receive, send, exchange, extra, learn=learn)
             return int(response.status)
         try:
             body = await response.read(self.settings.max_response_bytes)
@@ -236,16 +249,15 @@ class A2AGateway:
         await exchange.finish()
         if learn:
             self._learn(exchange, body)
-        await send_body(send, response.status, response.headers, body)
+        await send_body(send, response.status, response.headers, body, extra)
         return int(response.status)
 
     async def _stream(
-        self, receive: Receive, send: Send, exchange: Exchange, *, learn: bool
+        self, receive: Receive, send: Send, exchange: Exchange, extra: Headers, *, learn: bool
     ) -> None:
         response = exchange.response
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": response.headers}
-        )
+        headers = merge_headers(response.headers, extra) if extra else response.headers
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         completed = upstream_failed = False
         async with anyio.create_task_group() as tg:
 
@@ -374,7 +386,7 @@ def _created_task(data: bytes) -> str | None:
     return None
 
 
-async def _problem(send: Send, error: GatewayError) -> int:
+async def _problem(send: Send, error: GatewayError, extra: Headers = ()) -> int:
     status, headers, body = problem_response(error)
-    await send_body(send, status, headers, body)
+    await send_body(send, status, headers, body, extra)
     return status

@@ -54,7 +54,6 @@ from gateway.security import (
     SecurityHeadersMiddleware,
     normalize_path,
 )
-from gateway.security.headers import merge_headers
 from gateway.security.middleware import authenticate, strip_credentials
 from gateway.table import RouteTable
 from gateway.ui import SHELL_PATHS, MeshView, ui_routes
@@ -237,9 +236,20 @@ class _Dispatch:
 
 
 async def _proxied(
-    gateway: Gateway, rest: ASGIApp, scope: Scope, receive: Receive, send: Send, path: str
+    gateway: Gateway,
+    rest: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    path: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    """A request to a proxied route: rate limit, admission, then A2A or ``rest``."""
+    """A request to a proxied route: rate limit, admission, then A2A or ``rest``.
+
+    ``extra``: security headers for every answer (the fast path; the middleware
+    stack adds them itself).
+    """
+    extra = extra or []
     try:
         if gateway.rate_limiter is not None:
             wait = gateway.rate_limiter.check(_caller(scope))
@@ -251,11 +261,12 @@ async def _proxied(
     except GatewayError as error:
         if isinstance(error, Overloaded):
             gateway.metrics.refused("overloaded").inc()
-        await send_error(send, error, jsonrpc=is_jsonrpc_route(scope["method"], path))
+        jsonrpc = is_jsonrpc_route(scope["method"], path)
+        await send_error(send, error, jsonrpc=jsonrpc, extra=extra)
         return
     try:
         if path.startswith("/a2a/"):
-            await gateway.a2a(scope, receive, send, path)
+            await gateway.a2a(scope, receive, send, path, extra)
         else:
             await rest(scope, receive, send)
     finally:
@@ -299,24 +310,22 @@ class _FastA2A:
         if length is None:
             return False
 
-        extra = self.extra
         started = False
 
-        async def secured(message: Message) -> None:
+        async def tracked(message: Message) -> None:
+            # Every answer below adds the security headers itself (``extra``).
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = merge_headers(message.get("headers", ()), extra)
-                message = {**message, "headers": headers}
             await send(message)
 
         try:
-            await self._serve(scope, receive, secured, path, target, length)
+            await self._serve(scope, receive, tracked, path, target, length)
         except Exception as exc:
             if not started:
                 error = exc if isinstance(exc, GatewayError) else GatewayError()
                 jsonrpc = is_jsonrpc_route(method, scope["path"])
-                await send_error(secured, error, jsonrpc=jsonrpc)
+                await send_error(tracked, error, jsonrpc=jsonrpc, extra=self.extra)
             raise
         return True
 
@@ -335,11 +344,13 @@ class _FastA2A:
             try:
                 await authenticate(scope, gateway.authenticator, credentials)
             except Unauthorized as refused:
-                await send_error(send, refused, jsonrpc=is_jsonrpc_route(method, path))
+                jsonrpc = is_jsonrpc_route(method, path)
+                await send_error(send, refused, jsonrpc=jsonrpc, extra=self.extra)
                 return
-            await _proxied(gateway, _unreachable, scope, receive, send, path)
+            await _proxied(gateway, _unreachable, scope, receive, send, path, self.extra)
             return
-        await send_error(send, error, jsonrpc=is_jsonrpc_route(method, scope["path"]))
+        jsonrpc = is_jsonrpc_route(method, scope["path"])
+        await send_error(send, error, jsonrpc=jsonrpc, extra=self.extra)
 
 
 async def _unreachable(scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from starlette.types import Receive, Scope, Send
 
@@ -83,10 +83,32 @@ def upstream_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
 
 
 async def send_body(
-    send: Send, status: int, headers: Iterable[tuple[bytes, bytes]], body: bytes
+    send: Send,
+    status: int,
+    headers: Iterable[tuple[bytes, bytes]],
+    body: bytes,
+    extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
-    """One whole response with its Content-Length."""
-    out = [(k, v) for k, v in headers if k != b"content-length"]
-    out.append((b"content-length", str(len(body)).encode()))
+    """One whole response with its Content-Length.
+
+    ``extra``: headers added unless set already, with any ``access-control-*``
+    dropped, as :func:`~gateway.security.headers.merge_headers` does (the fast
+    path's security headers, merged here in the same pass).
+    """
+    length = (b"content-length", b"%d" % len(body))
+    if not extra:
+        out = [h for h in headers if h[0] != b"content-length"]
+        out.append(length)
+    else:
+        out = []
+        present: set[bytes] = set()
+        for item in headers:
+            name = item[0].lower()
+            if name == b"content-length" or name.startswith(b"access-control-"):
+                continue
+            present.add(name)
+            out.append(item)
+        out.append(length)
+        out += [h for h in extra if h[0] not in present]
     await send({"type": "http.response.start", "status": status, "headers": out})
     await send({"type": "http.response.body", "body": body})

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from starlette.requests import Request
@@ -284,10 +285,18 @@ def error_response(
 
 
 async def send_error(
-    send: Send, error: GatewayError, *, jsonrpc: bool = False, request_id: RequestId = None
+    send: Send,
+    error: GatewayError,
+    *,
+    jsonrpc: bool = False,
+    request_id: RequestId = None,
+    extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
-    """Send ``error`` as a whole ASGI HTTP response."""
+    """Send ``error`` as a whole ASGI HTTP response (with ``extra`` headers not set already)."""
     status, headers, body = error_response(error, jsonrpc=jsonrpc, request_id=request_id)
+    if extra:
+        present = {name.lower() for name, _ in headers}
+        headers = [*headers, *(h for h in extra if h[0] not in present)]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -10,7 +10,7 @@ headers too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,7 +72,7 @@ def _pairs(**headers: str | None) -> Headers:
 
 
 def merge_headers(
-    headers: Iterable[tuple[bytes, bytes]], extra: Headers
+    headers: Iterable[tuple[bytes, bytes]], extra: Sequence[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
     """``headers`` without ``access-control-*``, plus those of ``extra`` not set already."""
     out: Headers = []
