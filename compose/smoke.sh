@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 CACHE=${MESHGATE_SMOKE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshgate-smoke}
 RUN_DIR=/tmp/meshgate-smoke-$(id -u)
 PROJECT=meshgate-smoke
-BASE_IMAGE=meshgate-base:bookworm
+# Bump the tag when base_image() changes what it removes: the image and tar are cached.
+BASE_IMAGE=meshgate-base:bookworm-4
 PROM_IMAGE=meshgate-prometheus:local
 IMAGE=meshgate:local
 PY=${PYTHON:-.venv/bin/python}
@@ -44,7 +45,8 @@ ensure_docker() {
   export DOCKER_HOST="unix://$RUN_DIR/docker.sock"
   if docker info >/dev/null 2>&1; then return 0; fi  # ours, from an earlier run
   say "starting dockerd (data root $CACHE/docker, socket $RUN_DIR/docker.sock)"
-  as_root dockerd --data-root "$CACHE/docker" --exec-root "$RUN_DIR/exec" \
+  local sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" dockerd --data-root "$CACHE/docker" --exec-root "$RUN_DIR/exec" \
     --pidfile "$RUN_DIR/dockerd.pid" --host "$DOCKER_HOST" >"$RUN_DIR/dockerd.log" 2>&1 &
   started_dockerd=$!
   local deadline=$((SECONDS + 60))
@@ -65,20 +67,29 @@ compose_cli() {
 
 base_image() {
   docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && return 0
-  if [ ! -s "$CACHE/base.tar" ]; then
+  local tar="$CACHE/${BASE_IMAGE#*:}.tar"
+  if [ ! -s "$tar" ]; then
     ensure_packages debootstrap debootstrap
     say "debootstrap: Debian bookworm (minbase) with python3"
     local root="$RUN_DIR/rootfs"
     as_root rm -rf "$root"
     as_root debootstrap --variant=minbase --include=python3 bookworm "$root" >"$RUN_DIR/debootstrap.log"
-    # Nothing at run time needs documentation, locales, apt's lists, perl or iconv modules.
-    as_root rm -rf "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/var/log/* \
-      "$root"/usr/share/{doc,man,info,locale,i18n} "$root"/usr/lib/x86_64-linux-gnu/gconv \
-      "$root"/usr/lib/x86_64-linux-gnu/perl-base "$root"/usr/bin/perl*
-    as_root tar -C "$root" -cf "$CACHE/base.tar.part" . && mv "$CACHE/base.tar.part" "$CACHE/base.tar"
+    # Nothing at run time needs documentation, locales, apt (and its TLS library),
+    # debconf's backups, perl, iconv modules, time zones (the mesh logs UTC) or
+    # lib2to3. pydoc_data stays: the knowledge tool server indexes its topics.
+    as_root rm -rf "$root"/var/cache/apt "$root"/var/lib/apt "$root"/var/log/* \
+      "$root"/usr/share/{doc,man,info,locale,i18n,zoneinfo} "$root"/usr/lib/apt \
+      "$root"/usr/lib/x86_64-linux-gnu/{gconv,perl-base,libapt-*,libgnutls*,libp11-kit*} \
+      "$root"/var/cache/debconf/*-old "$root"/usr/bin/{perl*,apt*} \
+      "$root"/usr/lib/python3*/lib2to3
+    as_root tar -C "$root" -cf "$tar.part" . && mv "$tar.part" "$tar"
     as_root rm -rf "$root"
   fi
-  docker import "$CACHE/base.tar" "$BASE_IMAGE" >/dev/null
+  docker import "$tar" "$BASE_IMAGE" >/dev/null
+  # Earlier bases (older tags) are dropped from the cache and the engine.
+  find "$CACHE" -maxdepth 1 -name '*.tar' ! -name "${tar##*/}" -delete
+  docker images meshgate-base --format '{{.Repository}}:{{.Tag}}' | grep -vx "$BASE_IMAGE" \
+    | xargs -r docker rmi >/dev/null 2>&1 || true
 }
 
 prometheus_image() {  # rebuilt each run: the layer cache makes that cheap
@@ -112,9 +123,13 @@ cleanup() {
     say "tearing down"
     $COMPOSE down --volumes --remove-orphans --timeout 20 >/dev/null 2>&1 || true
   fi
-  if [ -n "$started_dockerd" ]; then
-    as_root kill "$started_dockerd" 2>/dev/null || true
-    wait "$started_dockerd" 2>/dev/null || true
+  if [ -n "$started_dockerd" ]; then  # the daemon's own PID (sudo's child, if sudo ran it)
+    local pid; pid=$(cat "$RUN_DIR/dockerd.pid" 2>/dev/null || echo "$started_dockerd")
+    as_root kill "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 30))
+    while as_root kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+      sleep 0.5  # polling until dockerd has stopped its containers and exited
+    done
   fi
   rm -rf compose/wheels
   exit $code
