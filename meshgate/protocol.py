@@ -45,33 +45,43 @@ class _Capture:
 
 
 class _Signal:
-    """What the cycle uses of ``asyncio.Event``: set, clear, wait (one waiter at a time)."""
+    """``asyncio.Event`` as the cycle uses it (set, clear, is_set, wait), made lazily:
+    no deque per request, and no future until someone actually waits.
 
-    __slots__ = ("_flag", "_waiter")
+    Several may wait at once (a streaming response listens for the disconnect
+    while its app may ask too), each on a future of its own, as with an Event.
+    """
+
+    __slots__ = ("_flag", "_waiters")
 
     def __init__(self) -> None:
         self._flag = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] | None = None
 
     def is_set(self) -> bool:
         return self._flag
 
     def set(self) -> None:
         self._flag = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._waiters:
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def clear(self) -> None:
         self._flag = False
 
     async def wait(self) -> None:
-        while not self._flag:
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
+        if self._flag:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._waiters.remove(waiter)
 
 
 class _Cycle(RequestResponseCycle):

@@ -225,3 +225,28 @@ async def test_a_caller_that_goes_away_is_seen_by_receive() -> None:
     protocol.connection_lost(None)
     await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
     assert seen == ["http.disconnect"]
+
+
+async def test_two_receives_at_once_both_see_the_caller_go() -> None:
+    # A streaming response listens for the disconnect while its app may ask too.
+    seen: list[str] = []
+    started = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        started.set()
+
+        async def listen() -> None:
+            seen.append((await receive())["type"])
+
+        await asyncio.gather(listen(), listen())
+
+    protocol, _, state = connect(ProxyProtocol, app)
+    protocol.data_received(REQUEST)
+    await asyncio.wait_for(started.wait(), 5)
+    event = protocol.cycle.message_event
+    await eventually(lambda: len(event._waiters or ()) == 2)
+    protocol.connection_lost(None)
+    await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
+    assert seen == ["http.disconnect", "http.disconnect"]
