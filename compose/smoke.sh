@@ -124,6 +124,8 @@ cleanup() {
     $COMPOSE down --volumes --remove-orphans --timeout 20 >/dev/null 2>&1 || true
   fi
   if [ -n "$started_dockerd" ]; then  # the daemon's own PID (sudo's child, if sudo ran it)
+    # Our own data root: the layers earlier builds left untagged go, the cache stays.
+    docker image prune --force >/dev/null 2>&1 || true
     local pid; pid=$(cat "$RUN_DIR/dockerd.pid" 2>/dev/null || echo "$started_dockerd")
     as_root kill "$pid" 2>/dev/null || true
     local deadline=$((SECONDS + 30))
