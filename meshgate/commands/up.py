@@ -80,9 +80,10 @@ def up(ctx: click.Context, mesh_file: Path | None, port: int | None, data_dir: P
 
     All on 127.0.0.1: the registry first, then, once it answers /readyz, the
     rest at once; a crashed process is restarted with backoff. Ctrl-C (or
-    SIGTERM) stops agents, tool servers, the gateway, then the registry. Log lines carry a `name |` prefix on a
-    terminal and are JSON lines otherwise (`meshgate --log-json up` forces it);
-    `meshgate --log-level warning up` quiets the components.
+    SIGTERM) stops agents, tool servers, the gateway, then the registry. Log
+    lines carry a `name |` prefix on a terminal and are JSON lines otherwise
+    (`meshgate --log-json up` forces it); `meshgate --log-level warning up`
+    quiets the components.
     """
     if mesh_file is None and MESH_FILE.is_file():
         mesh_file = MESH_FILE
