@@ -55,6 +55,7 @@ from gateway.security import (
     normalize_path,
 )
 from gateway.security.middleware import authenticate, strip_credentials
+from gateway.security.redaction import redact_session_ids
 from gateway.table import RouteTable
 from gateway.ui import SHELL_PATHS, MeshView, ui_routes
 from gateway.upstreams import OutlierPolicy, Upstreams
@@ -405,7 +406,7 @@ def create_gateway(
 ) -> Starlette:
     """The gateway app. ``http`` is the control-plane client (registry, JWKS)."""
     gateway = Gateway(settings, http=http, upstream=upstream)
-
+    redact_session_ids()
     mcp = mount_mcp(gateway, settings.mcp)
     version = _version()
 
