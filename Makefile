@@ -12,7 +12,7 @@ TOOLS := .tools
 HANDLER := $(TOOLS)/a2a-handler/.installed
 NODE_TOOLS := $(TOOLS)/node/.installed
 
-.PHONY: demo test lint typecheck imports pytest peers chromium redis-server bench format clean \
+.PHONY: demo test lint typecheck imports pytest peers chromium redis-server bench fuzz format clean \
 	validate-deploy promtool compose-smoke
 
 # (Re)install when .venv is missing or older than pyproject.toml or this file (its extras).
@@ -96,6 +96,13 @@ pytest: $(STAMP) peers
 
 bench: $(STAMP)
 	$(BIN)/python bench/registry.py
+
+# The long forms of tests/fuzz (schemathesis), tests/properties (hypothesis) and
+# tests/security: MESHGATE_FUZZ_SCALE times the cases `make test` runs, random seeds.
+FUZZ_SCALE ?= 20
+fuzz: $(STAMP)
+	MESHGATE_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/pytest -p no:cacheprovider -q \
+	  tests/fuzz tests/properties tests/security $(PYTEST_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -20,13 +20,14 @@ from hypothesis import strategies as st
 
 from gateway.a2a import _parse
 from gateway.errors import GatewayError, NotFound, jsonrpc_response
+from tests.fuzz.openapi import scale
 from tests.gateway.integration.mesh import Mesh, running_mesh
 from tests.gateway.security.asgi import Result, call, http_scope
 
 pytestmark = pytest.mark.anyio
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=150 * scale(),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -161,7 +162,7 @@ async def test_deep_nesting_is_a_parse_error_not_a_500(mesh: Mesh) -> None:
 # -- the parser and the renderer on their own --------------------------------
 
 
-@settings(max_examples=500, deadline=None, database=None)
+@settings(max_examples=500 * scale(), deadline=None, database=None)
 @given(body=st.binary(max_size=64) | json_values.map(dumps) | st.text().map(str.encode))
 def test_parse_agrees_with_json_loads(body: bytes) -> None:
     try:
@@ -178,7 +179,7 @@ def test_parse_agrees_with_json_loads(body: bytes) -> None:
         )
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=300 * scale(), deadline=None, database=None)
 @given(request_id=ids, detail=st.text(max_size=20))
 def test_every_error_renders_as_utf8_json(request_id: Any, detail: str) -> None:
     for error in (GatewayError(detail or None), NotFound(detail or None)):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from registry.errors import InvalidRequest
 from registry.ssrf import UrlPolicy, check_url
+from tests.fuzz.openapi import scale
 from tests.properties.encodings import ipv4_hosts, ipv6_hosts
 
 pytestmark = pytest.mark.anyio
@@ -48,7 +49,7 @@ WRAPPERS = [
     lambda v4: IPv6Address((0x64FF9B << 96) | int(v4)),
     lambda v4: IPv6Address((0x2002 << 112) | (int(v4) << 80) | 1),
 ]
-SETTINGS = settings(max_examples=400, deadline=None, database=None)
+SETTINGS = settings(max_examples=400 * scale(), deadline=None, database=None)
 
 
 def addresses_in(networks: list[IPv4Network] | list[IPv6Network]) -> st.SearchStrategy[object]:

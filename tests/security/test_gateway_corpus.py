@@ -34,6 +34,7 @@ from tests.agents.mesh import a2a_registration, register
 from tests.gateway.integration.mesh import Mesh, routes_ready, running_mesh
 from tests.gateway.security import tokens
 from tests.gateway.security.asgi import Result, call, http_scope
+from tests.registry.server.conftest import running_registry
 from tests.security.auth_corpus import BAD_CREDENTIALS, KEY, Case, cases
 from tests.security.telemetry import Captured, captured
 from tests.support.live import serve
@@ -214,6 +215,22 @@ async def mcp_session(mesh: Mesh) -> str:
     return session
 
 
+REGISTRY_KEY = "registry-key-0123456789abcdef"
+WRONG_REGISTRY_KEY = "registry-key-wrong-456789abcdef"
+
+
+async def registry_writes() -> None:
+    """A registry with an API key: writes with it, with a wrong one, with none."""
+    body = a2a_registration("web", "http://127.0.0.1:9/", ("s",)).model_dump(mode="json")
+    async with running_registry(api_keys=(REGISTRY_KEY,)) as registry:
+        path = "/v1/services/web/instances/w1"
+        for key, status in ((REGISTRY_KEY, 201), (WRONG_REGISTRY_KEY, 401), (None, 401)):
+            headers = {"authorization": f"Bearer {key}"} if key else {}
+            response = await registry.put(path, json=body, headers=headers)
+            assert response.status_code == status, response.text
+        assert (await registry.delete(path, headers={"x-api-key": REGISTRY_KEY})).status_code == 204
+
+
 async def test_no_secret_in_any_log_line_or_span(secured: Secured) -> None:
     mesh = secured.mesh
     used_tokens = [tokens.hs256(sub="dave"), tokens.rs256(sub="erin"), tokens.es256(sub="frank")]
@@ -224,6 +241,7 @@ async def test_no_secret_in_any_log_line_or_span(secured: Secured) -> None:
         bad = ((b"authorization", f"Bearer {token[:-3]}".encode()),)
         assert (await send(mesh, "POST", b"/a2a/echo/", bad)).status == 401
     sessions = [await mcp_session(mesh)]
+    await registry_writes()
     secrets = {
         "api key": KEY,
         "hs256 secret": tokens.SECRET,
@@ -231,6 +249,8 @@ async def test_no_secret_in_any_log_line_or_span(secured: Secured) -> None:
         # A signature alone is a token's secret half.
         **{f"signature {i}": token.rsplit(".", 1)[1] for i, token in enumerate(used_tokens)},
         **{f"session {i}": session for i, session in enumerate(sessions)},
+        "registry key": REGISTRY_KEY,
+        "wrong registry key": WRONG_REGISTRY_KEY,
     }
     for name, headers in BAD_CREDENTIALS.items():
         for header, value in headers:
