@@ -62,6 +62,7 @@ from gateway.upstreams import OutlierPolicy, Upstreams
 from gateway.watcher import RouteWatcher
 from registry.client import RegistryClient
 from registry.server.openapi import DOCS_CSS, docs_page
+from registry.ssrf import UrlPolicy
 
 __all__ = ["Gateway", "GatewaySettings", "create_gateway"]
 
@@ -92,6 +93,10 @@ class GatewaySettings:
     max_concurrent: int = 1024
     max_queued: int = 1024
     max_queue_wait: float = 5.0
+    #: Addresses never dispatched to, whatever the registry lists (the registry
+    #: checks at its door; a store written past it, such as Consul, may not be).
+    #: The default refuses metadata, unspecified, multicast and reserved ones.
+    url_policy: UrlPolicy = field(default_factory=lambda: UrlPolicy(allow_private=True))
 
 
 class Gateway:
@@ -114,7 +119,10 @@ class Gateway:
         self.upstreams = Upstreams(settings.outliers)
         self.upstreams.on_eject = lambda key, _: self.metrics.ejections(key[0]).inc()
         self.watcher = RouteWatcher(
-            self.registry, wait=settings.watch_wait, on_table=self._on_table
+            self.registry,
+            wait=settings.watch_wait,
+            on_table=self._on_table,
+            url_policy=settings.url_policy,
         )
         self.metrics.follow(lambda: self.watcher.staleness, lambda: self.watcher.stale)
         self.router = Router(

@@ -4,6 +4,8 @@ The table is rebuilt when the registry's index moves and swapped whole. When
 the registry cannot be reached the last good table keeps serving, marked
 stale; :attr:`RouteWatcher.staleness` says for how long. Parts that follow
 the table (``/mcp``'s ``list_changed``) :meth:`~RouteWatcher.subscribe` to swaps.
+Instances whose URL the gateway's URL policy refuses (a store written past
+the registry's door) never enter the table.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import anyio
 from gateway.table import RouteTable
 from registry.client import Backoff, RegistryClient
 from registry.errors import BackendUnavailable, RegistryError
+from registry.models import Instance, InstanceKey
+from registry.ssrf import UrlPolicy, literal_refusal
 
 __all__ = ["RouteWatcher", "TableUpdates"]
 
@@ -37,8 +41,12 @@ class RouteWatcher:
         wait: float = 30.0,
         on_table: Callable[[RouteTable], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        url_policy: UrlPolicy | None = None,
     ) -> None:
         self._registry = registry
+        self._url_policy = url_policy
+        #: Instances refused by the URL policy, each logged once.
+        self._refused: set[InstanceKey] = set()
         self._wait = wait
         self._on_table = on_table
         self._clock = clock
@@ -104,8 +112,23 @@ class RouteWatcher:
             if current < index:
                 logger.info("registry index went back (%d -> %d): reloading", index, current)
             if current != index or not self.table.loaded:
-                self._swap(RouteTable.build(result.value, current, now=self._clock()))
+                instances = self._admitted(result.value)
+                self._swap(RouteTable.build(instances, current, now=self._clock()))
             index = current
+
+    def _admitted(self, instances: list[Instance]) -> list[Instance]:
+        """The instances whose URL the policy admits: the gateway never dispatches to the rest."""
+        if self._url_policy is None:
+            return instances
+        admitted = []
+        for instance in instances:
+            reason = literal_refusal(instance.url, self._url_policy)
+            if reason is None:
+                admitted.append(instance)
+            elif instance.key not in self._refused:
+                self._refused.add(instance.key)
+                logger.warning("not routing to %s/%s: %s", *instance.key, reason)
+        return admitted
 
     def _swap(self, table: RouteTable) -> None:
         self.table = table

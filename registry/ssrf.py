@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from registry.errors import FieldError, InvalidRequest
 
-__all__ = ["Resolver", "UrlPolicy", "check_url", "is_refused_address"]
+__all__ = ["Resolver", "UrlPolicy", "check_url", "is_refused_address", "literal_refusal"]
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """``(host, port) -> IP address strings``; the default uses ``getaddrinfo``."""
@@ -246,3 +246,35 @@ async def check_url(
 
     netloc = host if port is None else f"{host}:{port}"
     return f"{scheme}://{netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def literal_refusal(url: str, policy: UrlPolicy) -> str | None:
+    """Why ``policy`` refuses the address ``url``'s host spells; None for a name it admits.
+
+    For a connector holding a URL that was admitted elsewhere (a gateway routing
+    what a registry lists, perhaps written to the store directly): no DNS, so it
+    never blocks; literal addresses in any spelling, ``localhost`` and the
+    metadata names are judged as :func:`check_url` judges them, and a host that
+    cannot be read is refused.
+    """
+    try:
+        raw_host, _, bracketed = _split_netloc(urlsplit(url).netloc)
+        if not raw_host:
+            raise ValueError("no host")
+        if bracketed:
+            addresses: list[IPAddress] = [IPv6Address(raw_host)]
+        else:
+            name = _normalise_name(raw_host)
+            ip = _parse_ipv4(name)
+            if ip is not None:
+                addresses = [ip]
+            elif name == "localhost" or name.endswith(".localhost"):
+                addresses = list(_LOOPBACK_ADDRESSES)
+            elif name in _METADATA_NAMES or name.endswith(".metadata.google.internal"):
+                addresses = [IPv4Address("169.254.169.254")]
+            else:
+                return None
+    except (ValueError, UnicodeError) as exc:
+        return f"unreadable host ({exc})"
+    reasons = (is_refused_address(ip, policy) for ip in addresses)
+    return next((r for r in reasons if r), None)
