@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.errors import InvalidRequest
-from registry.ssrf import UrlPolicy, check_url
+from registry.ssrf import UrlPolicy, check_url, literal_refusal
 from tests.fuzz.openapi import scale
 from tests.properties.encodings import ipv4_hosts, ipv6_hosts
 
@@ -142,3 +142,23 @@ async def test_the_loopback_policy_admits_loopback_and_still_refuses_metadata(
     metadata = data.draw(ipv4_hosts(IPv4Address("169.254.169.254")))
     with pytest.raises(InvalidRequest):
         await check_url(url(metadata, 80, "/"), policy, resolver=no_dns)
+
+
+@SETTINGS
+@given(
+    address=st.one_of(private_v4, public_v4),
+    data=st.data(),
+    policy=st.sampled_from([UrlPolicy(), UrlPolicy(allow_private=True), UrlPolicy.loopback()]),
+)
+async def test_the_gateways_check_agrees_with_the_registrys_on_literal_hosts(
+    address: IPv4Address, data: st.DataObject, policy: UrlPolicy
+) -> None:
+    # literal_refusal is what the gateway applies at dispatch (no DNS there).
+    host = data.draw(st.one_of(ipv4_hosts(address), ipv6_hosts(WRAPPERS[0](address))))
+    target = url(host, 8080, "/")
+    try:
+        await check_url(target, policy, resolver=no_dns)
+    except InvalidRequest:
+        assert literal_refusal(target, policy) is not None, target
+    else:
+        assert literal_refusal(target, policy) is None, target
