@@ -106,6 +106,18 @@ class _Cycle(RequestResponseCycle):
                 return
             self.transport.write(held)
         elif (
+            self.response_started
+            and not self.response_complete
+            and message["type"] == "http.response.body"
+            and not self.disconnected
+            and not self.flow.write_paused
+            and self.scope["method"] != "HEAD"
+        ):
+            # A streamed body's next chunk (an SSE event): written here, without
+            # a trip through uvicorn's send.
+            self._write_body(b"", message)
+            return
+        elif (
             not self.response_started
             and message["type"] == "http.response.start"
             and not self.disconnected
@@ -193,13 +205,21 @@ class _Cycle(RequestResponseCycle):
         return b"".join(content)
 
     def _write_body(self, head: bytes, message: Any) -> None:
-        # uvicorn's own Content-Length body branch, with the head in front.
+        # uvicorn's own body branches (chunked or Content-Length), with the head
+        # (if still held) in front.
         body: bytes = message.get("body", b"")
-        if len(body) > self.expected_content_length:
-            raise RuntimeError("Response content longer than Content-Length")
-        self.expected_content_length -= len(body)
-        self.transport.write(head + body)
-        if not message.get("more_body", False):
+        more = message.get("more_body", False)
+        if self.chunked_encoding:
+            data = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
+            if not more:
+                data += b"0\r\n\r\n"
+            self.transport.write(head + data)
+        else:
+            if len(body) > self.expected_content_length:
+                raise RuntimeError("Response content longer than Content-Length")
+            self.expected_content_length -= len(body)
+            self.transport.write(head + body)
+        if not more:
             if self.expected_content_length != 0:
                 raise RuntimeError("Response content shorter than Content-Length")
             self.response_complete = True

@@ -250,3 +250,15 @@ async def test_two_receives_at_once_both_see_the_caller_go() -> None:
     protocol.connection_lost(None)
     await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
     assert seen == ["http.disconnect", "http.disconnect"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[(b"content-type", b"text/event-stream")], [(b"content-length", b"9")]],
+    ids=["chunked", "content-length"],
+)
+async def test_a_body_in_many_parts_is_uvicorns_bytes(headers: list[tuple[bytes, bytes]]) -> None:
+    app = answer(b"abcdefghi", headers, parts=3)
+    ours = await exchange(ProxyProtocol, app)
+    theirs = await exchange(HttpToolsProtocol, app)
+    assert b"".join(ours.writes) == b"".join(theirs.writes)
