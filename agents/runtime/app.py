@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount
 
 from agents.runtime.card import build_agent_card, card_to_json
 from agents.runtime.config import AgentConfig
+from agents.runtime.dedup import RecentMessages
 from agents.runtime.executor import CANCEL_WAIT_SECONDS, SkillExecutor
 from agents.runtime.metrics import SkillMetrics
 from agents.runtime.store import TaskStorage
@@ -38,9 +39,14 @@ logger = logging.getLogger("meshgate.agent")
 
 
 class _Handler(DefaultRequestHandler):
-    """The SDK's handler, refusing new messages once the agent is shutting down."""
+    """The SDK's handler, refusing new messages once the agent is shutting down.
+
+    A new-task message whose ``messageId`` was seen recently (a client's retry)
+    gets the task its first send made, without running the skill again.
+    """
 
     accepting = True
+    recent: RecentMessages
 
     def _check_accepting(self) -> None:
         if not self.accepting:
@@ -48,19 +54,62 @@ class _Handler(DefaultRequestHandler):
                 message="the agent is shutting down; send the message to another instance"
             )
 
+    async def _repeated(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> tuple[Task | None, str]:
+        """The first task of a repeated message, or None and the key this send
+        must :meth:`RecentMessages.settle` ("" when it starts no task)."""
+        message_id = params.message.message_id
+        if not message_id or params.message.task_id:
+            return None, ""
+        pending = self.recent.claim(message_id)
+        while pending is not None:
+            task_id = await self.recent.first_task(pending)
+            task = await self.task_store.get(task_id, context) if task_id else None
+            if isinstance(task, Task):  # (the store here is a plain one, never versioned)
+                return task, ""
+            pending = self.recent.claim(message_id)  # the first made no task: run anew
+        return None, message_id
+
     async def on_message_send(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
         self._check_accepting()
-        result: Message | Task = await super().on_message_send(params, context)
+        first, key = await self._repeated(params, context)
+        if first is not None:
+            return first
+        task_id: str | None = None
+        try:
+            result: Message | Task = await super().on_message_send(params, context)
+            task_id = result.id if isinstance(result, Task) else None
+        finally:
+            if key:  # the SDK writes the new task's id into the message: keep the key
+                self.recent.settle(key, task_id)
         return result
 
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         self._check_accepting()
-        async for event in super().on_message_send_stream(params, context):
-            yield event
+        first, key = await self._repeated(params, context)
+        if first is not None:
+            yield first
+            return
+        task_id: str | None = None
+        try:
+            async for event in super().on_message_send_stream(params, context):
+                if task_id is None:
+                    task_id = _task_of(event)
+                yield event
+        finally:
+            if key:
+                self.recent.settle(key, task_id)
+
+
+def _task_of(event: Event) -> str | None:
+    if isinstance(event, Task):
+        return event.id or None
+    return getattr(event, "task_id", None) or None
 
 
 def _admitting_public_host(mcp: McpHttpSettings, public_url: str | None) -> McpHttpSettings:
@@ -105,6 +154,7 @@ def build_agent_app(
         agent_card=card,
         request_context_builder=SimpleRequestContextBuilder(task_id_generator=fresh),
     )
+    handler.recent = RecentMessages()
     mcp_settings = _admitting_public_host(config.mcp, hosting.public_url)
     mcp_starlette, run_sessions = mcp_app(agent.mcp, mcp_settings)
     ready = False
@@ -180,4 +230,5 @@ def build_agent_app(
     app.state.metrics = metrics
     app.state.card = card
     app.state.executor = executor
+    app.state.recent_messages = handler.recent
     return app

@@ -242,6 +242,8 @@ async def test_a_skill_runs_in_the_callers_trace() -> None:
     async with in_process(build_agent_app(agent, make_config())) as http:
         answer = await http.post("/", json=body, headers=headers)
         assert answer.json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
-        await http.post("/", json={**body, "id": 2}, headers={"A2A-Version": "1.0"})
+        # A new message id: a repeated one is a retry, answered without a run.
+        again = {**body, "id": 2, "params": {"message": {**message, "messageId": "m-2"}}}
+        await http.post("/", json=again, headers={"A2A-Version": "1.0"})
     assert seen[0] == int(trace_id, 16)
     assert seen[1] == 0  # no caller trace, no SDK configured: no trace at all
