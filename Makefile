@@ -13,7 +13,7 @@ HANDLER := $(TOOLS)/a2a-handler/.installed
 NODE_TOOLS := $(TOOLS)/node/.installed
 
 .PHONY: demo test lint typecheck imports pytest peers chromium redis-server bench fuzz format clean \
-	validate-deploy promtool compose-smoke
+	validate-deploy promtool compose-smoke chaos
 
 # (Re)install when .venv is missing or older than pyproject.toml or this file (its extras).
 $(STAMP): pyproject.toml Makefile
@@ -93,6 +93,11 @@ $(NODE_TOOLS): Makefile
 pytest: $(STAMP) peers
 	$(BIN)/coverage erase
 	$(BIN)/pytest --cov --cov-branch --cov-report=term $(PYTEST_ARGS)
+
+# The long chaos run (tests/chaos/): three rounds of every fault on the sqlite
+# registry and on Consul (the double), a table each; `make test` runs a short one.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos --rounds 3
 
 bench: $(STAMP)
 	$(BIN)/python bench/registry.py

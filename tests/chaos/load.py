@@ -1,0 +1,191 @@
+"""Mixed client load through a gateway: A2A messages and MCP tool calls, each
+with a deadline, each written to a :class:`~tests.chaos.ledger.Ledger`.
+
+A request that fails in a way a client may retry (the gateway's 502/503/504,
+a transport error) is sent again while its deadline allows; an A2A retry
+carries the same ``messageId``, which the agent must not run twice. A
+request the client has to cut at its deadline is a ``hang``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx
+
+from tests.chaos.ledger import OK, Ledger
+
+__all__ = ["LoadSettings", "MixedLoad"]
+
+TEXT = (
+    "The gateway watches the registry and keeps the last good table. "
+    "Replicas of one agent share a service name. A replica that dies is ejected. "
+    "A slow upstream times out. Clients get an answer or an explicit error."
+)
+META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "chaos", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+#: Outcomes a client retries: the request may not have run, or ran where it died.
+RETRIABLE = frozenset({"http-502", "http-503", "http-504"})
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """The shape of the load."""
+
+    gateway: str
+    concurrency: int = 8
+    #: Seconds from a request's first send to the end of its last retry.
+    deadline: float = 8.0
+    #: Share of requests that are MCP tool calls (the rest: A2A messages).
+    mcp_share: float = 0.5
+    agent: str = "summarizer"
+    skill: str = "summarize"
+    tool: str = "calc__evaluate"
+    max_attempts: int = 3
+    #: Pause between a failed attempt and its retry.
+    backoff: float = 0.2
+    seed: int = 1
+
+
+@dataclass
+class MixedLoad:
+    """``concurrency`` workers sending back to back until :meth:`stop`."""
+
+    settings: LoadSettings
+    client: httpx.AsyncClient
+    ledger: Ledger = field(default_factory=Ledger)
+    _stopped: bool = False
+    _numbers: itertools.count[int] = field(default_factory=itertools.count)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            for worker in range(self.settings.concurrency):
+                tg.start_soon(self._worker, random.Random(self.settings.seed * 1000 + worker))
+
+    async def _worker(self, rng: random.Random) -> None:
+        while not self._stopped:
+            if rng.random() < self.settings.mcp_share:
+                await self._request("mcp", "")
+            else:
+                await self._request("a2a", str(uuid.uuid4()))
+
+    async def _request(self, kind: str, message_id: str) -> None:
+        entry = self.ledger.open(kind, message_id, self.settings.deadline)
+        number = next(self._numbers)
+        outcome, task_id = "hang", ""
+        # The client's own cut: anything still open at its deadline is a hang.
+        with anyio.move_on_after(self.settings.deadline):
+            while True:
+                entry.attempts += 1
+                remaining = entry.deadline - time.monotonic()
+                try:
+                    if kind == "a2a":
+                        outcome, task_id = await self._a2a(message_id, number, remaining)
+                    else:
+                        outcome = await self._mcp(number, remaining)
+                except httpx.TimeoutException:
+                    outcome = "hang"
+                except httpx.HTTPError as exc:
+                    outcome = f"transport:{type(exc).__name__}"
+                retry = outcome in RETRIABLE or outcome.startswith("transport:")
+                if not retry or entry.attempts >= self.settings.max_attempts:
+                    break
+                if entry.deadline - time.monotonic() < self.settings.backoff * 2:
+                    break
+                await anyio.sleep(self.settings.backoff)
+        entry.close(outcome, task_id=task_id)
+
+    async def _a2a(self, message_id: str, number: int, within: float) -> tuple[str, str]:
+        s = self.settings
+        body = {
+            "jsonrpc": "2.0",
+            "id": number,
+            "method": "SendMessage",
+            "params": {
+                "message": {
+                    "messageId": message_id,
+                    "role": "ROLE_USER",
+                    "parts": [{"text": f"{TEXT} Request {number}."}],
+                },
+                "metadata": {"skill": s.skill},
+            },
+        }
+        response = await self.client.post(
+            f"{s.gateway}/a2a/{s.agent}/",
+            json=body,
+            headers={"A2A-Version": "1.0"},
+            timeout=within,
+        )
+        answer = _json(response)
+        if response.status_code != 200:
+            return f"http-{response.status_code}", ""
+        if answer is None:
+            return "malformed", ""
+        if "error" in answer:
+            return f"rpc-{answer['error'].get('code')}", ""
+        task = (answer.get("result") or {}).get("task") or {}
+        state = str((task.get("status") or {}).get("state", ""))
+        if state != "TASK_STATE_COMPLETED":
+            return f"task-{state.removeprefix('TASK_STATE_').lower() or 'missing'}", ""
+        return OK, str(task.get("id", ""))
+
+    async def _mcp(self, number: int, within: float) -> str:
+        s = self.settings
+        # A new expression each time: a cached answer would hide the upstream.
+        arguments = {"expression": f"{number} + 1"}
+        body = {
+            "jsonrpc": "2.0",
+            "id": number,
+            "method": "tools/call",
+            "params": {"_meta": META, "name": s.tool, "arguments": arguments},
+        }
+        headers = {
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "tools/call",
+            "mcp-name": s.tool,
+            "accept": "application/json, text/event-stream",
+        }
+        response = await self.client.post(
+            f"{s.gateway}/mcp", json=body, headers=headers, timeout=within
+        )
+        answer = _json(response)
+        if response.status_code != 200:
+            return f"http-{response.status_code}"
+        if answer is None:
+            return "malformed"
+        if "error" in answer:
+            return f"rpc-{answer['error'].get('code')}"
+        result = answer.get("result") or {}
+        if result.get("isError"):
+            return f"tool-error ({_reason(result)})"
+        if str(number + 1) not in str(result.get("content")):
+            return "wrong-answer"
+        return OK
+
+
+def _reason(result: dict[str, Any]) -> str:
+    """The first words of an isError result (the gateway names what failed there)."""
+    content = result.get("content") or [{}]
+    text = str(content[0].get("text", "")) if isinstance(content[0], dict) else ""
+    words = [w for w in re.split(r"\W+", text.lower()) if w and not w.isdigit()]
+    return " ".join(words[:5]) or "no text"
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
