@@ -9,6 +9,8 @@ import time
 
 from opentelemetry import trace
 
+from gateway.security.redaction import redact_session_ids
+
 __all__ = ["configure_logging"]
 
 
@@ -48,3 +50,6 @@ def configure_logging(level: str = "info", *, json_lines: bool | None = None) ->
     # the events that matter; metrics count requests instead.
     for name in ("uvicorn.access", "httpx", "httpcore", "httpx2", "httpcore2"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    # Every process with an MCP endpoint (gateway, agents, tool servers): the SDK
+    # logs session ids, which are credentials of their sessions, in full.
+    redact_session_ids()
