@@ -93,6 +93,10 @@ class GatewaySettings:
     max_concurrent: int = 1024
     max_queued: int = 1024
     max_queue_wait: float = 5.0
+    #: Proxied GETs in flight: a session's ``GET /mcp`` stream (idle for hours), a
+    #: task subscription, a card. They take no admission slot, so idle listeners
+    #: cannot starve requests; beyond this many, a new one gets 503 at once.
+    max_streams: int = 10_000
     #: Addresses never dispatched to, whatever the registry lists (the registry
     #: checks at its door; a store written past it, such as Consul, may not be).
     #: The default refuses metadata, unspecified, multicast and reserved ones.
@@ -141,6 +145,7 @@ class Gateway:
         self.admission = AdmissionQueue(
             settings.max_concurrent, settings.max_queued, settings.max_queue_wait
         )
+        self.streams = AdmissionQueue(settings.max_streams, 0, 1.0)
         self.metrics.queue_depth.set_function(lambda: float(self.admission.queued))
         self.a2a = A2AGateway(
             self.forwarder,
@@ -265,8 +270,10 @@ async def _proxied(
             if wait is not None:
                 gateway.metrics.refused("rate-limited").inc()
                 raise RateLimited("too many requests", retry_after=wait)
-        if not gateway.admission.try_acquire():
-            await gateway.admission.acquire()
+        # GETs listen (a session's stream, a subscription): counted apart, never queued.
+        admission = gateway.streams if scope["method"] == "GET" else gateway.admission
+        if not admission.try_acquire():
+            await admission.acquire()
     except GatewayError as error:
         if isinstance(error, Overloaded):
             gateway.metrics.refused("overloaded").inc()
@@ -279,7 +286,7 @@ async def _proxied(
         else:
             await rest(scope, receive, send)
     finally:
-        gateway.admission.release()
+        admission.release()
 
 
 class _FastA2A:

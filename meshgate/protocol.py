@@ -31,6 +31,11 @@ from uvicorn.protocols.http.httptools_impl import (
 
 __all__ = ["ProxyProtocol"]
 
+_REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 34\r\nconnection: close\r\n\r\nrequest head not received in time\n"
+)
+
 
 class _Capture:
     """Stands in for the transport while uvicorn writes a response head."""
@@ -230,14 +235,64 @@ class _Cycle(RequestResponseCycle):
 
 
 class ProxyProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, whose requests run in a :class:`_Cycle`."""
+    """uvicorn's httptools protocol, whose requests run in a :class:`_Cycle`.
 
+    With a ``header_timeout`` (:meth:`with_header_timeout`), a connection whose
+    request head is not complete that many seconds after its first byte (or
+    after the connection opened) gets a 408 and is closed: uvicorn has no such
+    timeout, and a client sending its headers a byte at a time (slowloris)
+    would otherwise hold its connection forever.
+    """
+
+    header_timeout: float | None = None
     _idle = False
     _idle_since = 0.0
     _keep_alive_timer: asyncio.TimerHandle | None = None
+    _head_pending = False
+    _head_since = 0.0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def with_header_timeout(cls, seconds: float | None) -> type[ProxyProtocol]:
+        """This protocol with a request-head timeout (None: none, uvicorn's way)."""
+        return type(cls.__name__, (cls,), {"header_timeout": seconds})
+
+    # -- request-head timeout: one lazy timer per connection --------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_started()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_started()
+
+    def _head_started(self) -> None:
+        if self.header_timeout is None:
+            return
+        self._head_pending = True
+        self._head_since = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(
+                self._head_since + self.header_timeout, self._head_due
+            )
+
+    def _head_due(self) -> None:
+        self._head_timer = None
+        if not self._head_pending or self.transport.is_closing():
+            return  # the next request's first byte arms it again
+        assert self.header_timeout is not None
+        due = self._head_since + self.header_timeout
+        if self.loop.time() < due:
+            self._head_timer = self.loop.call_at(due, self._head_due)
+            return
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.write(_REQUEST_TIMEOUT)
+        self.transport.close()
 
     def on_headers_complete(self) -> None:
         # uvicorn's, building a _Cycle with a _Signal.
+        self._head_pending = False
         http_version = self.parser.get_http_version()
         method = self.parser.get_method()
         self.scope["method"] = method.decode("ascii")
@@ -320,3 +375,6 @@ class ProxyProtocol(HttpToolsProtocol):
         if self._keep_alive_timer is not None:
             self._keep_alive_timer.cancel()
             self._keep_alive_timer = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None

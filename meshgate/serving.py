@@ -6,6 +6,7 @@ import contextlib
 import gc
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -14,7 +15,24 @@ from uvicorn.config import STARTUP_FAILURE
 from meshgate.protocol import ProxyProtocol
 from meshgate.telemetry import configure_tracing
 
-__all__ = ["run_app"]
+__all__ = ["ConnectionLimits", "run_app"]
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What one client connection may hold of a server.
+
+    ``header_timeout``: seconds a request head may take from its first byte
+    (slowloris; a proxy only, see :class:`~meshgate.protocol.ProxyProtocol`);
+    ``keep_alive``: seconds an idle connection stays open (uvicorn's
+    ``timeout_keep_alive``); ``max_connections``: open connections beyond which
+    new requests get 503 (uvicorn's ``limit_concurrency``; None: no cap).
+    """
+
+    header_timeout: float | None = 10.0
+    keep_alive: int = 5
+    max_connections: int | None = None
+
 
 #: Young-generation threshold of the cyclic GC while serving (CPython's default: 700).
 #: A young collection costs about the objects alive in it (the requests in
@@ -63,6 +81,7 @@ def run_app(
     grace_seconds: int = 5,
     service: str = "meshgate",
     proxy: bool = False,
+    limits: ConnectionLimits = ConnectionLimits(),
 ) -> None:
     """Serve ``app`` until SIGTERM or Ctrl-C, then shut down gracefully.
 
@@ -88,7 +107,9 @@ def run_app(
         timeout_graceful_shutdown=grace_seconds,
         server_header=not proxy,
         date_header=not proxy,
-        http=ProxyProtocol if proxy else "auto",
+        http=ProxyProtocol.with_header_timeout(limits.header_timeout) if proxy else "auto",
+        timeout_keep_alive=limits.keep_alive,
+        limit_concurrency=limits.max_connections,
         # A proxy is the edge: a caller's X-Forwarded-For must not choose the
         # address it is rate-limited by (uvicorn trusts it from 127.0.0.1).
         proxy_headers=not proxy,

@@ -18,7 +18,7 @@ from gateway.proxy import ClientSettings
 from gateway.security import AuthSettings, CorsSettings, HeaderSettings, key_fingerprint
 from gateway.upstreams import OutlierPolicy
 from meshgate.commands.options import keys, mcp_host_options
-from meshgate.serving import run_app
+from meshgate.serving import ConnectionLimits, run_app
 
 __all__ = ["gateway"]
 
@@ -112,6 +112,37 @@ __all__ = ["gateway"]
 )
 @click.option("--max-queued", type=click.IntRange(0), default=1024, show_default=True)
 @click.option(
+    "--max-streams",
+    type=click.IntRange(1),
+    default=10_000,
+    show_default=True,
+    help="Proxied GETs open at once (sessions' /mcp streams, subscriptions), apart from "
+    "--max-concurrent so idle listeners cannot starve requests; more get 503.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1),
+    default=None,
+    help="Open client connections beyond which new requests get 503 (default: no cap "
+    "but the process's file limit).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A request head not complete this long after its first byte: 408, closed (slowloris).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    metavar="SECONDS",
+    help="An idle client connection is closed after this long.",
+)
+@click.option(
     "--cache-url",
     metavar="URL",
     envvar="MESHGATE_GATEWAY_CACHE_URL",
@@ -156,6 +187,10 @@ def gateway(
     rate_burst: float,
     max_concurrent: int,
     max_queued: int,
+    max_streams: int,
+    max_connections: int | None,
+    header_timeout: float,
+    keep_alive_timeout: int,
     cache_url: str | None,
     cache_ttl: float,
     no_cache: bool,
@@ -211,6 +246,7 @@ def gateway(
         rate_burst=rate_burst,
         max_concurrent=max_concurrent,
         max_queued=max_queued,
+        max_streams=max_streams,
         mcp=McpSettings(
             allowed_hosts=allowed_hosts,
             allowed_origins=allowed_origins,
@@ -227,7 +263,15 @@ def gateway(
         f"meshgate gateway on http://{host}:{port} (registry {registry_url}, {mode})", err=True
     )
     # run_app freezes the startup heap out of the cyclic GC (serving.freeze_heap).
-    run_app(create_gateway(settings), host=host, port=port, service="meshgate-gateway", proxy=True)
+    limits = ConnectionLimits(header_timeout, keep_alive_timeout, max_connections)
+    run_app(
+        create_gateway(settings),
+        host=host,
+        port=port,
+        service="meshgate-gateway",
+        proxy=True,
+        limits=limits,
+    )
 
 
 _NAMED_KEY = re.compile(r"([A-Za-z0-9_.-]{1,64})=([^=].*)", re.DOTALL)

@@ -51,6 +51,8 @@ class MeshSettings:
     #: The gateway's upstream timeouts: a slow upstream becomes an explicit 504.
     connect_timeout: float = 0.5
     read_timeout: float = 2.0
+    #: More ``meshgate gateway`` flags.
+    gateway_args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -185,6 +187,7 @@ async def chaos_mesh(settings: MeshSettings, logs: Path) -> AsyncIterator[ChaosM
         _meshgate(
             *("gateway", "--port", mesh.gateway.rsplit(":", 1)[1], "--registry", registry_url),
             *("--connect-timeout", str(s.connect_timeout), "--read-timeout", str(s.read_timeout)),
+            *s.gateway_args,
         ),
         mesh.gateway,
         logs,
