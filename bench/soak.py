@@ -249,7 +249,8 @@ async def soak(
 def table(results: list[Checkpoint], baseline: int) -> str:
     base = next(r for r in results if r.requests == baseline)
     lines = [
-        f"| requests | gateway RSS (MiB) | vs {baseline:,} | errors | instances churned | elapsed (s) |",
+        f"| requests | gateway RSS (MiB) | vs {baseline:,} | errors | instances churned "
+        "| elapsed (s) |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
