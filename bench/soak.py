@@ -6,9 +6,12 @@
 
 Processes (stopped by their PIDs): ``meshgate registry`` (memory backend),
 ``meshgate gateway``, one ``summarizer`` agent and one ``calc`` tool server.
-The load, at ``--concurrency``: 70 % MCP ``calc__evaluate`` calls, each with
-a new expression (so the result cache fills and evicts, as with real
-arguments), 20 % A2A ``SendMessage`` to the summarizer, 10 % ``GET /v1/agents``.
+The load, at ``--concurrency``: MCP ``calc__evaluate`` calls, each with a new
+expression (so the result cache fills and evicts, as with real arguments),
+``--a2a-share`` (20 %) A2A ``SendMessage`` to the summarizer, 10 %
+``GET /v1/agents``. Each A2A task is remembered by the gateway (follow-ups
+reach the replica that owns it) in a table bounded at 100,000 tasks, about
+260 bytes each: ``--a2a-share 0`` measures the rest alone.
 Churn: every ``--churn-every`` requests a new instance of ``calc`` is
 registered (the calc process's URL under a new instance name) and the oldest
 churned one deregistered, so the gateway's route table, upstream state and
@@ -61,7 +64,10 @@ def rss_kib(pid: int) -> int:
 
 
 class Soak:
-    def __init__(self, gateway: str, registry: str, calc_record: dict[str, Any]) -> None:
+    def __init__(
+        self, gateway: str, registry: str, calc_record: dict[str, Any], a2a_share: float
+    ) -> None:
+        self.a2a_share = a2a_share
         self.gateway = gateway
         self.registry = registry
         self.calc = calc_record
@@ -74,7 +80,7 @@ class Soak:
     async def one(self, client: httpx.AsyncClient, rng: random.Random) -> None:
         number = next(self.numbers)
         pick = rng.random()
-        if pick < 0.7:
+        if pick < 0.9 - self.a2a_share:
             body = {
                 "jsonrpc": "2.0",
                 "id": number,
@@ -131,7 +137,7 @@ class Soak:
 
 
 async def soak(
-    total: int, concurrency: int, churn_every: int, checkpoints: list[int]
+    total: int, concurrency: int, churn_every: int, checkpoints: list[int], a2a_share: float
 ) -> list[Checkpoint]:
     registry_port, gateway_port, agent_port, calc_port = (free_port() for _ in range(4))
     registry = Process(
@@ -195,7 +201,7 @@ async def soak(
             record = (
                 await client.get(f"{registry.url}/v1/services/calc/instances/calc-soak")
             ).json()
-            run = Soak(gateway.url, registry.url, record)
+            run = Soak(gateway.url, registry.url, record, a2a_share)
             deadline = time.monotonic() + 30
             while True:  # until the gateway routes calc and the summarizer
                 run.errors = 0
@@ -275,6 +281,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--churn-every", type=int, default=500)
+    parser.add_argument(
+        "--a2a-share",
+        type=float,
+        default=0.2,
+        help="share of A2A messages (each new task is one more entry of the gateway's "
+        "bounded task-affinity table, 100,000 at most)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     marks = sorted(
@@ -284,13 +297,15 @@ def main() -> None:
             args.requests,
         }
     )
-    results = asyncio.run(soak(args.requests, args.concurrency, args.churn_every, marks))
+    results = asyncio.run(
+        soak(args.requests, args.concurrency, args.churn_every, marks, args.a2a_share)
+    )
     out = table(results, args.baseline)
     print(out)
     if not args.no_write:
         stamp = datetime.date.today().isoformat()
-        path = ROOT / "bench" / "results" / f"soak-{stamp}.md"
-        command = f"python bench/soak.py --requests {args.requests}"
+        path = ROOT / "bench" / "results" / f"soak-{stamp}-a2a{args.a2a_share:g}.md"
+        command = f"python bench/soak.py --requests {args.requests} --a2a-share {args.a2a_share}"
         path.write_text(f"# Gateway soak ({stamp})\n\n`{command}`\n\n{out}\n")
         print(f"written to {path.relative_to(ROOT)}")
 
