@@ -5,7 +5,10 @@ the registry cannot be reached the last good table keeps serving, marked
 stale; :attr:`RouteWatcher.staleness` says for how long. Parts that follow
 the table (``/mcp``'s ``list_changed``) :meth:`~RouteWatcher.subscribe` to swaps.
 Instances whose URL the gateway's URL policy refuses (a store written past
-the registry's door) never enter the table.
+the registry's door) never enter the table. A registry back from an outage
+may have restarted knowing no health yet (every instance critical until its
+next heartbeat): for ``settle`` seconds a table routing fewer instances than
+the current one does not replace it.
 """
 
 from __future__ import annotations
@@ -42,8 +45,11 @@ class RouteWatcher:
         on_table: Callable[[RouteTable], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         url_policy: UrlPolicy | None = None,
+        settle: float = 10.0,
     ) -> None:
         self._registry = registry
+        self._settle = settle
+        self._settle_until = float("-inf")
         self._url_policy = url_policy
         #: Instances refused by the URL policy, each logged once.
         self._refused: set[InstanceKey] = set()
@@ -107,14 +113,27 @@ class RouteWatcher:
             if self._unreachable_since is not None:
                 logger.info("registry reachable again")
                 self._unreachable_since = None
+                self._settle_until = self._clock() + self._settle
             backoff.reset()
             current = max(result.index, 1)
             if current < index:
                 logger.info("registry index went back (%d -> %d): reloading", index, current)
             if current != index or not self.table.loaded:
                 instances = self._admitted(result.value)
-                self._swap(RouteTable.build(instances, current, now=self._clock()))
+                table = RouteTable.build(instances, current, now=self._clock())
+                if self._holding(table):
+                    continue  # the index stays: asked again at once, until settled
+                self._swap(table)
             index = current
+
+    def _holding(self, table: RouteTable) -> bool:
+        """Whether ``table`` waits: settling, and it routes fewer instances than now."""
+        if self._clock() >= self._settle_until:
+            return False
+        if _routable(table) >= _routable(self.table):
+            self._settle_until = float("-inf")
+            return False
+        return True
 
     def _admitted(self, instances: list[Instance]) -> list[Instance]:
         """The instances whose URL the policy admits: the gateway never dispatches to the rest."""
@@ -139,6 +158,10 @@ class RouteWatcher:
         if not self.loaded.is_set():
             logger.info("route table loaded: %d services", len(table.services))
             self.loaded.set()
+
+
+def _routable(table: RouteTable) -> int:
+    return sum(len(routes) for routes in table.routable_services.values())
 
 
 class TableUpdates:
