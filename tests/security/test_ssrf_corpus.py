@@ -132,7 +132,9 @@ async def test_the_probe_refuses_every_spelling_before_connecting(watched: Canar
     backend = MemoryBackend()
     urls = corpus(watched)
     for i, url in enumerate(urls):
-        raw = Registration.model_validate(mcp_registration(url))
+        # Probed at once on registration; a slow interval keeps 600 instances'
+        # re-probes from saturating the loop (under coverage tracing it starved).
+        raw = Registration.model_validate(mcp_registration(url, interval_seconds=5))
         await backend.register(f"s{i}", "a", raw, owner=None)
     async with registry(backend) as client:
 
