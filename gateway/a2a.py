@@ -182,7 +182,9 @@ class A2AGateway:
             method = message.get("method")
             params = message.get("params")
             params = params if isinstance(params, dict) else {}
-            target = Target(target.service, target.skill, _task_of(method, params))
+            task_id = _task_of(method, params)
+            message_id = _new_message_of(method, params) if task_id is None else None
+            target = Target(target.service, target.skill, task_id, message_id)
             if target.skill and method in _SENDS:
                 body = _with_skill(message, params, target.skill) or body
             exchange = await self.forwarder.send(
@@ -331,6 +333,15 @@ def _task_of(method: object, params: dict[str, Any]) -> str | None:
     else:
         task = params.get("id") or params.get("taskId")
     return task if isinstance(task, str) and task else None
+
+
+def _new_message_of(method: object, params: dict[str, Any]) -> str | None:
+    """The ``messageId`` of a message that starts a task (no ``taskId``)."""
+    if method not in _SENDS:
+        return None
+    message = params.get("message")
+    found = message.get("messageId") if isinstance(message, dict) else None
+    return found if isinstance(found, str) and found else None
 
 
 def _name_skill(params: dict[str, Any], skill: str) -> bool:

@@ -39,6 +39,8 @@ class Target(NamedTuple):
     service: str | None = None
     skill: str | None = None
     task_id: str | None = None
+    #: A new message's ``messageId``: a client's retry of it goes where the first went.
+    message_id: str | None = None
 
     @property
     def label(self) -> str:
@@ -123,6 +125,7 @@ class Forwarder:
                     service=target.service,
                     skill=target.skill,
                     task_id=target.task_id,
+                    message_id=target.message_id,
                     exclude=tried,
                 )
             except NoRoute as exc:
@@ -166,6 +169,10 @@ class Forwarder:
                     continue
             else:
                 answered.inc()
+            if target.message_id is not None:
+                # It reached this instance: a retry of the message must too (the
+                # agent answers a repeated messageId with the first task, not a new run).
+                self.router.messages.remember(target.message_id, route.key)
             return Exchange(self, route, response, started, sent)
 
     def _service_metrics(self, service: str) -> tuple[HistogramValue, CounterValue]:

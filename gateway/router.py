@@ -60,6 +60,8 @@ class Router:
         self.upstreams = upstreams
         self.balancer = balancer
         self.affinity = affinity or TaskAffinity()
+        #: Where recent new messages went, by ``messageId`` (agents remember as many).
+        self.messages = TaskAffinity(capacity=10_000)
 
     def pick(
         self,
@@ -67,21 +69,26 @@ class Router:
         service: str | None = None,
         skill: str | None = None,
         task_id: str | None = None,
+        message_id: str | None = None,
         exclude: Collection[InstanceKey] = (),
     ) -> Route:
         """The instance for one attempt; raises :class:`NoRoute`.
 
-        A task's owner wins when it is still routable (its tasks live there);
+        A task's owner wins when it is still routable (its tasks live there),
+        as does the instance a message went to before (a retry of it);
         otherwise the balancer chooses among admitted instances.
         """
         table = self.table()
         routes = table.routes(service) if service is not None else table.by_skill(skill or "")
+        owner = None
         if task_id is not None:
             owner = self.affinity.owner(task_id)
-            if owner is not None and owner not in exclude:
-                for route in routes:
-                    if route.key == owner:
-                        return route
+        elif message_id is not None:
+            owner = self.messages.owner(message_id)
+        if owner is not None and owner not in exclude:
+            for route in routes:
+                if route.key == owner:
+                    return route
         available = self.upstreams.available
         candidates = [r for r in routes if r.key not in exclude and available(r.key)]
         target = service if service is not None else f"skill:{skill}"
