@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from starlette.types import Receive, Scope, Send
@@ -25,6 +25,7 @@ from gateway.errors import (
     GatewayError,
     NotFound,
     ParseError,
+    PayloadTooLarge,
     jsonrpc_response,
     problem_response,
 )
@@ -55,6 +56,13 @@ _JSON = (b"content-type", b"application/json")
 Headers = Sequence[tuple[bytes, bytes]]
 
 
+class Whole(Protocol):
+    """Writes one complete answer at once (the server's lean path)."""
+
+    async def whole(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """``headers`` carry the Content-Length of ``body``."""
+
+
 @dataclass(frozen=True)
 class A2ASettings:
     #: The gateway's URL as clients reach it; by default taken from each request.
@@ -81,12 +89,21 @@ class A2AGateway:
         self._by_status: dict[tuple[str, int], CounterValue] = {}
 
     async def __call__(
-        self, scope: Scope, receive: Receive, send: Send, path: str, extra: Headers = ()
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: str,
+        extra: Headers = (),
+        body: bytes | None = None,
+        reply: Whole | None = None,
     ) -> None:
         """Answer one request whose canonical path starts with ``/a2a/``.
 
         ``extra``: headers every answer carries unless it sets them (the fast
         path's security headers; the middleware stack adds its own instead).
+        ``body``: the JSON-RPC POST's body, already read (then ``receive`` only
+        tells of a disconnect); ``reply``: writes its whole answer, if not streamed.
         """
         started = time.perf_counter()
         name, _, rest = path[5:].partition("/")
@@ -112,7 +129,7 @@ class A2AGateway:
                     base_path = f"/a2a/{name}" if target.service else f"/a2a/skills/{target.skill}"
                     status = await self._card(scope, send, target, base_path, extra)
                 elif rest == "" and method == "POST":
-                    status = await self._jsonrpc(scope, receive, send, target, extra)
+                    status = await self._jsonrpc(scope, receive, send, target, extra, body, reply)
                 else:
                     status = await self._binding(scope, receive, send, target, rest, extra)
             finally:
@@ -166,11 +183,23 @@ class A2AGateway:
     # -- JSON-RPC ------------------------------------------------------------
 
     async def _jsonrpc(
-        self, scope: Scope, receive: Receive, send: Send, target: Target, extra: Headers
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        target: Target,
+        extra: Headers,
+        body: bytes | None = None,
+        reply: Whole | None = None,
     ) -> int:
         request_id: Any = None
         try:
-            body = await read_body(receive, self.settings.max_body_bytes)
+            if body is None:
+                body = await read_body(receive, self.settings.max_body_bytes)
+            elif len(body) > self.settings.max_body_bytes:
+                raise PayloadTooLarge(
+                    f"the request body is over {self.settings.max_body_bytes} bytes"
+                )
             try:
                 message = _parse(body)
             except (ValueError, UnicodeDecodeError, RecursionError):
@@ -199,7 +228,9 @@ class A2AGateway:
             status, headers, payload = jsonrpc_response(error, request_id)
             await send_body(send, status, headers, payload, extra)
             return status
-        return await self._relay(receive, send, exchange, extra, learn=method in _SENDS)
+        return await self._relay(
+            receive, send, exchange, extra, learn=method in _SENDS, reply=reply
+        )
 
     # -- HTTP+JSON binding ---------------------------------------------------
 
@@ -232,7 +263,14 @@ class A2AGateway:
     # -- answers -------------------------------------------------------------
 
     async def _relay(
-        self, receive: Receive, send: Send, exchange: Exchange, extra: Headers, *, learn: bool
+        self,
+        receive: Receive,
+        send: Send,
+        exchange: Exchange,
+        extra: Headers,
+        *,
+        learn: bool,
+        reply: Whole | None = None,
     ) -> int:
         response = exchange.response
         content_type = b""
@@ -244,14 +282,20 @@ class A2AGateway:
             await self._stream(receive, send, exchange, extra, learn=learn)
             return int(response.status)
         try:
-            body = await response.read(self.settings.max_response_bytes)
+            body = response.read_ready(self.settings.max_response_bytes)
+            if body is None:
+                body = await response.read(self.settings.max_response_bytes)
         except Exception:
             await exchange.finish(ok=False)
             raise
-        await exchange.finish()
+        exchange.finish_read()
         if learn:
             self._learn(exchange, body)
-        await send_body(send, response.status, response.headers, body, extra)
+        if reply is None:
+            await send_body(send, response.status, response.headers, body, extra)
+        else:
+            headers = _whole_headers(response.headers, len(body), extra)
+            await reply.whole(response.status, headers, body)
         return int(response.status)
 
     async def _stream(
@@ -395,6 +439,26 @@ def _created_task(data: bytes) -> str | None:
             if isinstance(found, str):
                 return found
     return None
+
+
+def _whole_headers(headers: Headers, length: int, extra: Headers) -> list[tuple[bytes, bytes]]:
+    """The headers :func:`~gateway.asgi.send_body` sends with a body of ``length``."""
+    size = (b"content-length", b"%d" % length)
+    if not extra:
+        out = [h for h in headers if h[0] != b"content-length"]
+        out.append(size)
+        return out
+    out = []
+    present: set[bytes] = set()
+    for item in headers:
+        name = item[0].lower()
+        if name == b"content-length" or name.startswith(b"access-control-"):
+            continue
+        present.add(name)
+        out.append(item)
+    out.append(size)
+    out += [h for h in extra if h[0] not in present]
+    return out
 
 
 async def _problem(send: Send, error: GatewayError, extra: Headers = ()) -> int:

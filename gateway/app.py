@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import httpx
@@ -265,20 +265,11 @@ async def _proxied(
     """
     extra = extra or []
     try:
-        if gateway.rate_limiter is not None:
-            wait = gateway.rate_limiter.check(_caller(scope))
-            if wait is not None:
-                gateway.metrics.refused("rate-limited").inc()
-                raise RateLimited("too many requests", retry_after=wait)
-        # GETs listen (a session's stream, a subscription): counted apart, never queued.
-        admission = gateway.streams if scope["method"] == "GET" else gateway.admission
+        admission = _admission(gateway, scope)
         if not admission.try_acquire():
             await admission.acquire()
     except GatewayError as error:
-        if isinstance(error, Overloaded):
-            gateway.metrics.refused("overloaded").inc()
-        jsonrpc = is_jsonrpc_route(scope["method"], path)
-        await send_error(send, error, jsonrpc=jsonrpc, extra=extra)
+        await _refuse(gateway, send, error, scope["method"], path, extra)
         return
     try:
         if path.startswith("/a2a/"):
@@ -287,6 +278,46 @@ async def _proxied(
             await rest(scope, receive, send)
     finally:
         admission.release()
+
+
+def _admission(gateway: Gateway, scope: Scope) -> AdmissionQueue:
+    """The rate limit (raises RateLimited), then the queue the request is to enter."""
+    if gateway.rate_limiter is not None:
+        wait = gateway.rate_limiter.check(_caller(scope))
+        if wait is not None:
+            gateway.metrics.refused("rate-limited").inc()
+            raise RateLimited("too many requests", retry_after=wait)
+    # GETs listen (a session's stream, a subscription): counted apart, never queued.
+    return gateway.streams if scope["method"] == "GET" else gateway.admission
+
+
+async def _refuse(
+    gateway: Gateway,
+    send: Send,
+    error: GatewayError,
+    method: str,
+    path: str,
+    extra: list[tuple[bytes, bytes]],
+) -> None:
+    if isinstance(error, Overloaded):
+        gateway.metrics.refused("overloaded").inc()
+    await send_error(send, error, jsonrpc=is_jsonrpc_route(method, path), extra=extra)
+
+
+class Reply(Protocol):
+    """What the server hands :meth:`_FastA2A.raw` to answer with: the request
+    cycle of ``meshgate.protocol`` (typed here: gateway/ imports only registry/)."""
+
+    response_started: bool
+
+    async def whole(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """One complete answer; ``headers`` carry its Content-Length."""
+
+    async def send(self, message: Message) -> None:
+        """ASGI send, for anything else (errors, streams)."""
+
+    async def receive(self) -> Message:
+        """ASGI receive (the body is already taken: only a disconnect is left)."""
 
 
 class _FastA2A:
@@ -345,6 +376,66 @@ class _FastA2A:
             raise
         return True
 
+    async def raw(self, scope: Scope, body: bytes, reply: Reply) -> bool:
+        """``POST /a2a/{agent}/`` (or a skill's) with its body in hand, answered
+        through ``reply`` without ASGI messages for the usual answer; the same
+        checks, in the same order, as :meth:`__call__`. False (nothing touched)
+        for any other request."""
+        raw = scope.get("raw_path")
+        if not raw or scope["method"] != "POST":
+            return False
+        target = raw.partition(b"?")[0]
+        path = normalize_path(target)
+        if path is None or not _is_jsonrpc_endpoint(path):
+            return False
+        length: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                return False
+            if name == b"content-length" and length is None:
+                length = value
+        if length is None:
+            return False
+        # _serve's steps, inline: each coroutine level costs every request twice
+        # (called, then resumed when the upstream answers).
+        send = reply.send
+        error: GatewayError | None = None
+        try:
+            if not length.isdigit():
+                error = BadRequest("bad Content-Length")
+            elif int(length) > self.max_body_bytes:
+                error = PayloadTooLarge()
+            else:
+                gateway = self.gateway
+                credentials = strip_credentials(scope, path, target)
+                try:
+                    await authenticate(scope, gateway.authenticator, credentials)
+                except Unauthorized as refused:
+                    jsonrpc = is_jsonrpc_route("POST", path)
+                    await send_error(send, refused, jsonrpc=jsonrpc, extra=self.extra)
+                    return True
+                try:
+                    admission = _admission(gateway, scope)
+                    if not admission.try_acquire():
+                        await admission.acquire()
+                except GatewayError as limited:
+                    await _refuse(gateway, send, limited, "POST", path, self.extra)
+                    return True
+                try:
+                    await gateway.a2a(scope, reply.receive, send, path, self.extra, body, reply)
+                finally:
+                    admission.release()
+                return True
+            jsonrpc = is_jsonrpc_route("POST", scope["path"])
+            await send_error(send, error, jsonrpc=jsonrpc, extra=self.extra)
+        except Exception as exc:
+            if not reply.response_started:
+                error = exc if isinstance(exc, GatewayError) else GatewayError()
+                jsonrpc = is_jsonrpc_route("POST", scope["path"])
+                await send_error(send, error, jsonrpc=jsonrpc, extra=self.extra)
+            raise
+        return True
+
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, path: str, target: bytes, length: bytes
     ) -> None:
@@ -369,6 +460,14 @@ class _FastA2A:
         await send_error(send, error, jsonrpc=jsonrpc, extra=self.extra)
 
 
+def _is_jsonrpc_endpoint(path: str) -> bool:
+    """``/a2a/{agent}`` or ``/a2a/skills/{skill}`` (canonical: no trailing slash)."""
+    name, _, rest = path[5:].partition("/")
+    if name == "skills":
+        name, _, rest = rest.partition("/")
+    return bool(name) and rest == ""
+
+
 async def _unreachable(scope: Scope, receive: Receive, send: Send) -> None:
     raise AssertionError("the A2A fast path passes only /a2a/ paths")
 
@@ -377,6 +476,8 @@ class _GatewayApp(Starlette):
     """The Starlette app, with the A2A fast path in front of its middleware stack."""
 
     fast: _FastA2A | None = None
+    #: The server's lean path (:mod:`meshgate.protocol`): ``fast.raw`` once set up.
+    raw_request: Callable[[Scope, bytes, Reply], Awaitable[bool]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast
@@ -464,6 +565,7 @@ def create_gateway(
     rest.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     rest.add_middleware(SecurityHeadersMiddleware, settings=settings.headers)
     rest.fast = _FastA2A(gateway, SecurityHeadersMiddleware(_unreachable, settings.headers))
+    rest.raw_request = rest.fast.raw
     return rest
 
 

@@ -73,6 +73,17 @@ class Exchange:
             return
         self._open = False
         await self.response.aclose()
+        self._account(ok)
+
+    def finish_read(self, *, ok: bool | None = None) -> None:
+        """:meth:`finish` for a response whose body was read whole (its connection
+        is back in the pool already): nothing to await."""
+        if not self._open:
+            return
+        self._open = False
+        self._account(ok)
+
+    def _account(self, ok: bool | None) -> None:
         healthy = self.response.status < 500 if ok is None else ok
         self._forwarder.settle(self.route, ok=healthy)
         # The dashboard's recent exchanges: one append; parsed only when it is read.

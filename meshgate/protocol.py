@@ -11,12 +11,18 @@ What changes, and only that (the bytes on the wire are uvicorn's):
 * The keep-alive timeout is one lazy timer per connection, re-armed when it
   fires, instead of a timer made after each response and cancelled by the next
   request.
+* An app with a ``raw_request(scope, body, reply)`` coroutine is offered each
+  ``POST /a2a/...`` whose body is whole by the time its task runs: the body as
+  bytes, and the cycle as ``reply`` (``whole`` writes one complete answer, no
+  ASGI messages; ``send``/``receive`` remain for anything else). It returns
+  False, having touched nothing, to have the request run through the ASGI app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import urllib.parse
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httptools
@@ -29,7 +35,10 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-__all__ = ["ProxyProtocol"]
+__all__ = ["ProxyProtocol", "RawHandler"]
+
+#: ``raw_request(scope, body, reply)``: True once it answered, False to decline.
+RawHandler = Callable[[Any, bytes, "_Cycle"], Awaitable[bool]]
 
 _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -99,6 +108,54 @@ class _Cycle(RequestResponseCycle):
     """
 
     held: bytes | None = None
+    #: The app's raw handler, offered this request if its body is whole in time.
+    raw: RawHandler | None = None
+
+    async def run_asgi(self, app: Any) -> None:
+        raw = self.raw
+        if raw is None or self.more_body or self.disconnected or self.waiting_for_100_continue:
+            await super().run_asgi(app)
+            return
+        # The body came with the head (the usual small request): taken as it is,
+        # as one receive() would have.
+        body = bytes(self.body)
+        self.body = bytearray()
+        self.message_event.clear()
+        try:
+            handled = await raw(self.scope, body, self)
+        except BaseException as exc:
+            # uvicorn's run_asgi, the same outcomes.
+            self.logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.response_started:
+                await self.send_500_response()
+            else:
+                self.transport.close()
+            self.on_response = lambda: None
+            return
+        if not handled:
+            self.body = bytearray(body)
+            self.message_event.set()
+            await super().run_asgi(app)
+            return
+        if not self.response_started and not self.disconnected:
+            self.logger.error("ASGI callable returned without starting response.")
+            await self.send_500_response()
+        elif not self.response_complete and not self.disconnected:
+            self.logger.error("ASGI callable returned without completing response.")
+            self.transport.close()
+        self.on_response = lambda: None
+
+    async def whole(self, status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes) -> None:
+        """One complete answer (``headers`` with its Content-Length): the bytes of
+        ``http.response.start`` and ``http.response.body`` sent through ``send``,
+        written at once without building either message."""
+        if not (self.response_started or self.disconnected or self.flow.write_paused):
+            head = self._usual_head(status, headers)
+            if head is not None:
+                self._write(head, body, False)
+                return
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
 
     async def send(self, message: Any) -> None:
         held = self.held
@@ -107,7 +164,7 @@ class _Cycle(RequestResponseCycle):
             if self.disconnected:
                 return
             if message["type"] == "http.response.body" and not self.flow.write_paused:
-                self._write_body(held, message)
+                self._write(held, message.get("body", b""), message.get("more_body", False))
                 return
             self.transport.write(held)
         elif (
@@ -120,7 +177,7 @@ class _Cycle(RequestResponseCycle):
         ):
             # A streamed body's next chunk (an SSE event): written here, without
             # a trip through uvicorn's send.
-            self._write_body(b"", message)
+            self._write(b"", message.get("body", b""), message.get("more_body", False))
             return
         elif (
             not self.response_started
@@ -128,7 +185,7 @@ class _Cycle(RequestResponseCycle):
             and not self.disconnected
             and not self.flow.write_paused
         ):
-            head = self._usual_head(message)
+            head = self._usual_head(message["status"], message.get("headers", ()))
             if head is not None:
                 self.held = head
                 return
@@ -168,7 +225,7 @@ class _Cycle(RequestResponseCycle):
         self.body = bytearray()
         return message
 
-    def _usual_head(self, message: Any) -> bytes | None:
+    def _usual_head(self, status: int, headers: Any) -> bytes | None:
         """The head uvicorn would write for an answer with a Content-Length body
         and no Connection or Transfer-Encoding header; None for any other.
 
@@ -177,11 +234,11 @@ class _Cycle(RequestResponseCycle):
         """
         if self.scope["method"] == "HEAD" or CLOSE_HEADER in self.scope["headers"]:
             return None
-        content = [STATUS_LINE[message["status"]]]
+        content = [STATUS_LINE[status]]
         names: list[bytes] = []
         values: list[bytes] = []
         length: bytes | None = None
-        for name, value in (*self.default_headers, *message.get("headers", ())):
+        for name, value in (*self.default_headers, *headers):
             name = name.lower()
             if name == b"content-length":
                 if length is not None:
@@ -209,11 +266,9 @@ class _Cycle(RequestResponseCycle):
         content.append(b"\r\n")
         return b"".join(content)
 
-    def _write_body(self, head: bytes, message: Any) -> None:
+    def _write(self, head: bytes, body: bytes, more: bool) -> None:
         # uvicorn's own body branches (chunked or Content-Length), with the head
         # (if still held) in front.
-        body: bytes = message.get("body", b"")
-        more = message.get("more_body", False)
         if self.chunked_encoding:
             data = b"%x\r\n%b\r\n" % (len(body), body) if body else b""
             if not more:
@@ -245,6 +300,7 @@ class ProxyProtocol(HttpToolsProtocol):
     """
 
     header_timeout: float | None = None
+    _raw: RawHandler | None = None
     _idle = False
     _idle_since = 0.0
     _keep_alive_timer: asyncio.TimerHandle | None = None
@@ -261,6 +317,7 @@ class ProxyProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._raw = getattr(self.app, "raw_request", None)
         self._head_started()
 
     def on_message_begin(self) -> None:
@@ -330,6 +387,8 @@ class ProxyProtocol(HttpToolsProtocol):
             keep_alive=http_version != "1.0" and self.parser.should_keep_alive(),
             on_response=self.on_response_complete,
         )
+        if method == b"POST" and app is self.app and raw_path.startswith(b"/a2a/"):
+            self.cycle.raw = self._raw
         if existing_cycle is None or existing_cycle.response_complete:
             self._start_asgi_task(self.cycle, app)
         else:

@@ -68,6 +68,18 @@ class UpstreamResponse:
                 raise
         raise StopAsyncIteration
 
+    def read_ready(self, max_bytes: int = 16 << 20) -> bytes | None:
+        """The whole body if it has all arrived (the usual small answer), else None;
+        as :meth:`read` would return it, without a coroutine."""
+        conn = self._conn
+        if conn is None or not conn.complete or conn.error is not None:
+            return None
+        data = conn.take()
+        self._release()
+        if len(data) > max_bytes:
+            raise UpstreamBodyTooLarge(f"response body larger than {max_bytes} bytes")
+        return data
+
     async def read(self, max_bytes: int = 16 << 20) -> bytes:
         """The whole body; ``UpstreamBodyTooLarge`` (connection closed) past ``max_bytes``."""
         conn = self._conn

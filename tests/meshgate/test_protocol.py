@@ -266,3 +266,75 @@ async def test_a_body_in_many_parts_is_uvicorns_bytes(headers: list[tuple[bytes,
     ours = await exchange(ProxyProtocol, app)
     theirs = await exchange(HttpToolsProtocol, app)
     assert b"".join(ours.writes) == b"".join(theirs.writes)
+
+
+# -- the lean path: ``raw_request`` ------------------------------------------------
+
+A2A_POST = b"POST /a2a/x/ HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\n{}"
+
+
+class RawApp:
+    """An ASGI app that also offers ``raw_request``, answering or declining it."""
+
+    def __init__(self, take: bool | Exception) -> None:
+        self.take = take
+        self.offered: list[bytes] = []
+        self.asgi_bodies: list[bytes] = []
+
+    async def raw_request(self, scope: dict[str, Any], body: bytes, reply: Any) -> bool:
+        self.offered.append(body)
+        if isinstance(self.take, Exception):
+            raise self.take
+        if self.take:
+            await reply.whole(200, [(b"content-length", b"2")], b"ok")
+        return self.take
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.asgi_bodies.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": LENGTH_2})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+LENGTH_2 = [(b"content-length", b"2")]
+
+
+async def test_the_lean_path_writes_the_asgi_paths_bytes_in_one_write() -> None:
+    app = RawApp(take=True)
+    ours = await exchange(ProxyProtocol, app, A2A_POST)
+    theirs = await exchange(HttpToolsProtocol, app, A2A_POST)
+    assert app.offered == [b"{}"]  # once: uvicorn's own protocol never offers it
+    assert app.asgi_bodies == [b"{}"]
+    assert ours.writes == [b"".join(theirs.writes)]
+
+
+async def test_a_declined_request_reaches_the_asgi_app_with_its_body() -> None:
+    app = RawApp(take=False)
+    transport = await exchange(ProxyProtocol, app, A2A_POST)
+    assert app.offered == [b"{}"]
+    assert app.asgi_bodies == [b"{}"]
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 ")
+
+
+async def test_a_failing_lean_path_answers_uvicorns_500() -> None:
+    app = RawApp(take=RuntimeError("boom"))
+    ours = await exchange(ProxyProtocol, app, A2A_POST)
+    assert b"".join(ours.writes).startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert ours.closed
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        REQUEST,  # not under /a2a/
+        A2A_POST.replace(b"POST", b"PUT"),
+        A2A_POST[:-1],  # the body is not whole when the task runs
+    ],
+    ids=["other-path", "other-method", "body-still-coming"],
+)
+async def test_other_requests_are_not_offered(request_bytes: bytes) -> None:
+    app = RawApp(take=True)
+    protocol, transport, state = connect(ProxyProtocol, app)
+    protocol.data_received(request_bytes)
+    await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
+    assert app.offered == []
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 ")
