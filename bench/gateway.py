@@ -431,12 +431,15 @@ def send_message(message_id: str) -> dict[str, Any]:
 
 
 def agent_workload() -> Workload:
-    # A fresh messageId per request: the agent stores every task.
+    # A fresh messageId per request: the agent stores every task, and answers a
+    # repeated messageId from memory. Each wrk process starts its Lua state with
+    # the same unseeded random sequence, so the start time makes the prefix unique
+    # per run (runs are seconds apart).
     template = json.dumps(send_message("MSGID")).replace("MSGID", "%s-%d")
     lua = f"""wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["A2A-Version"] = "1.0"
-local prefix = "{uuid.uuid4().hex[:12]}-" .. tostring(math.random(1, 1000000000))
+local prefix = "{uuid.uuid4().hex[:12]}-" .. tostring(os.time())
 local n = 0
 request = function()
     n = n + 1
