@@ -348,12 +348,7 @@ class _FastA2A:
         path = normalize_path(target)
         if path is None or not path.startswith("/a2a/"):
             return False
-        length: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"origin":
-                return False
-            if name == b"content-length" and length is None:
-                length = value
+        length = _plain_length(scope["headers"])
         if length is None:
             return False
 
@@ -388,12 +383,7 @@ class _FastA2A:
         path = normalize_path(target)
         if path is None or not _is_jsonrpc_endpoint(path):
             return False
-        length: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"origin":
-                return False
-            if name == b"content-length" and length is None:
-                length = value
+        length = _plain_length(scope["headers"])
         if length is None:
             return False
         # _serve's steps, inline: each coroutine level costs every request twice
@@ -401,11 +391,8 @@ class _FastA2A:
         send = reply.send
         error: GatewayError | None = None
         try:
-            if not length.isdigit():
-                error = BadRequest("bad Content-Length")
-            elif int(length) > self.max_body_bytes:
-                error = PayloadTooLarge()
-            else:
+            error = self._body_error(length)
+            if error is None:
                 gateway = self.gateway
                 credentials = strip_credentials(scope, path, target)
                 try:
@@ -436,16 +423,20 @@ class _FastA2A:
             raise
         return True
 
+    def _body_error(self, length: bytes) -> GatewayError | None:
+        """BodyLimitMiddleware's verdict: before authentication, on the path as received."""
+        if not length.isdigit():
+            return BadRequest("bad Content-Length")
+        if int(length) > self.max_body_bytes:
+            return PayloadTooLarge()
+        return None
+
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, path: str, target: bytes, length: bytes
     ) -> None:
         method: str = scope["method"]
-        # BodyLimitMiddleware: before authentication, on the path as received.
-        if not length.isdigit():
-            error: GatewayError = BadRequest("bad Content-Length")
-        elif int(length) > self.max_body_bytes:
-            error = PayloadTooLarge()
-        else:
+        error = self._body_error(length)
+        if error is None:
             gateway = self.gateway
             credentials = strip_credentials(scope, path, target)
             try:
@@ -466,6 +457,17 @@ def _is_jsonrpc_endpoint(path: str) -> bool:
     if name == "skills":
         name, _, rest = rest.partition("/")
     return bool(name) and rest == ""
+
+
+def _plain_length(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The Content-Length of a request the fast paths take: none with an Origin (CORS)."""
+    length: bytes | None = None
+    for name, value in headers:
+        if name == b"origin":
+            return None
+        if name == b"content-length" and length is None:
+            length = value
+    return length
 
 
 async def _unreachable(scope: Scope, receive: Receive, send: Send) -> None:
