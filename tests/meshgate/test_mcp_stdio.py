@@ -31,7 +31,7 @@ from mcp_servers.knowledge import create_server as create_knowledge
 from meshgate.cli import main
 from meshgate.commands.claude_config import claude_config
 from meshgate.commands.mcp_stdio import endpoint, resolve_key
-from tests.gateway.mcp.mesh import McpMesh, gateway_with_mcp, running_mcp_mesh, tool_server
+from tests.gateway.mcp.mesh import McpMesh, gateway_with_mcp, listed, running_mcp_mesh, tool_server
 from tests.support.external import TOOLS
 from tests.support.live import serve
 from tests.support.polling import eventually
@@ -65,12 +65,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module")
 async def mesh() -> AsyncIterator[McpMesh]:
     async with running_mcp_mesh() as mesh:
-        async with Client(mesh.mcp, mode="2026-07-28", cache=None) as client:
-
-            async def names() -> set[str]:
-                return {t.name for t in (await client.list_tools()).tools}
-
-            await eventually(names, EXPECTED.issubset, within=15)
+        await listed(mesh, EXPECTED)
         yield mesh
 
 

@@ -14,12 +14,11 @@ from typing import Any
 import anyio
 import pytest
 from click.testing import CliRunner, Result
-from mcp import Client
 
 from gateway.app import GatewaySettings
 from gateway.security import AuthSettings
 from meshgate.cli import main
-from tests.gateway.mcp.mesh import McpMesh, gateway_with_mcp, running_mcp_mesh
+from tests.gateway.mcp.mesh import McpMesh, gateway_with_mcp, listed, running_mcp_mesh
 from tests.support.live import free_port, serve
 from tests.support.polling import eventually
 
@@ -40,12 +39,7 @@ async def mesh() -> AsyncIterator[McpMesh]:
             return {i.service for i in found.value if i.health.value == "passing"}
 
         await eventually(passing, {"calc", "knowledge", "calculator"}.issubset, within=15)
-        async with Client(mesh.mcp, mode="2026-07-28", cache=None) as client:
-
-            async def names() -> set[str]:
-                return {t.name for t in (await client.list_tools()).tools}
-
-            await eventually(names, lambda n: "calculator__calculate" in n, within=15)
+        await listed(mesh, {"calculator__calculate"})
         yield mesh
 
 

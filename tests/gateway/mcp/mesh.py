@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from mcp import Client
 from starlette.applications import Starlette
 
 from agents.calculator import agent as calculator
@@ -26,8 +27,16 @@ from registry.server import RegistrySettings, create_app
 from registry.ssrf import UrlPolicy
 from tests.agents.mesh import running_agent
 from tests.support.live import free_port, serve
+from tests.support.polling import eventually
 
-__all__ = ["CHECK", "McpMesh", "gateway_with_mcp", "running_mcp_mesh", "tool_server"]
+__all__ = [
+    "CHECK",
+    "McpMesh",
+    "gateway_with_mcp",
+    "listed",
+    "running_mcp_mesh",
+    "tool_server",
+]
 
 #: Fast probes: instances are passing soon after they start.
 CHECK = CheckSpec(ttl_seconds=10, interval_seconds=0.5, deregister_critical_after_seconds=60)
@@ -103,3 +112,13 @@ async def running_mcp_mesh() -> AsyncIterator[McpMesh]:
         )
         urls["gateway"] = await stack.enter_async_context(serve(host))
         yield McpMesh(gateway, mount, urls, registry, registry_url, http)
+
+
+async def listed(mesh: McpMesh, expected: set[str], within: float = 15) -> None:
+    """Wait until ``/mcp`` lists every tool in ``expected`` (the mesh's routes settle)."""
+    async with Client(mesh.mcp, mode="2026-07-28", cache=None) as client:
+
+        async def names() -> set[str]:
+            return {t.name for t in (await client.list_tools()).tools}
+
+        await eventually(names, expected.issubset, within=within)

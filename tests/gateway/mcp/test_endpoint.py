@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from mcp_servers.knowledge import create_server as create_knowledge
-from tests.gateway.mcp.mesh import McpMesh, running_mcp_mesh, tool_server
+from tests.gateway.mcp.mesh import McpMesh, listed, running_mcp_mesh, tool_server
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
@@ -37,12 +37,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module")
 async def mesh() -> AsyncIterator[McpMesh]:
     async with running_mcp_mesh() as mesh:
-        async with Client(mesh.mcp, mode="2026-07-28", cache=None) as client:
-
-            async def names() -> set[str]:
-                return {t.name for t in (await client.list_tools()).tools}
-
-            await eventually(names, EXPECTED.issubset, within=15)
+        await listed(mesh, EXPECTED)
         yield mesh
 
 
