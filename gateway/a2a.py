@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import anyio
 from starlette.types import Receive, Scope, Send
 
-from gateway.asgi import header, read_body, send_body, upstream_headers
+from gateway.asgi import body_headers, header, read_body, send_body, upstream_headers
 from gateway.cards import CardCache
 from gateway.errors import (
     BadRequest,
@@ -294,7 +294,7 @@ class A2AGateway:
         if reply is None:
             await send_body(send, response.status, response.headers, body, extra)
         else:
-            headers = _whole_headers(response.headers, len(body), extra)
+            headers = body_headers(response.headers, len(body), extra)
             await reply.whole(response.status, headers, body)
         return int(response.status)
 
@@ -439,26 +439,6 @@ def _created_task(data: bytes) -> str | None:
             if isinstance(found, str):
                 return found
     return None
-
-
-def _whole_headers(headers: Headers, length: int, extra: Headers) -> list[tuple[bytes, bytes]]:
-    """The headers :func:`~gateway.asgi.send_body` sends with a body of ``length``."""
-    size = (b"content-length", b"%d" % length)
-    if not extra:
-        out = [h for h in headers if h[0] != b"content-length"]
-        out.append(size)
-        return out
-    out = []
-    present: set[bytes] = set()
-    for item in headers:
-        name = item[0].lower()
-        if name == b"content-length" or name.startswith(b"access-control-"):
-            continue
-        present.add(name)
-        out.append(item)
-    out.append(size)
-    out += [h for h in extra if h[0] not in present]
-    return out
 
 
 async def _problem(send: Send, error: GatewayError, extra: Headers = ()) -> int:

@@ -10,6 +10,7 @@ from gateway.errors import PayloadTooLarge
 
 __all__ = [
     "HOP_BY_HOP",
+    "body_headers",
     "client_credentials",
     "header",
     "read_body",
@@ -82,6 +83,29 @@ def upstream_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def body_headers(
+    headers: Iterable[tuple[bytes, bytes]], length: int, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` with a Content-Length of ``length`` and ``extra`` merged as :func:`send_body`
+    says."""
+    size = (b"content-length", b"%d" % length)
+    if not extra:
+        out = [h for h in headers if h[0] != b"content-length"]
+        out.append(size)
+        return out
+    out = []
+    present: set[bytes] = set()
+    for item in headers:
+        name = item[0].lower()
+        if name == b"content-length" or name.startswith(b"access-control-"):
+            continue
+        present.add(name)
+        out.append(item)
+    out.append(size)
+    out += [h for h in extra if h[0] not in present]
+    return out
+
+
 async def send_body(
     send: Send,
     status: int,
@@ -95,20 +119,6 @@ async def send_body(
     dropped, as :func:`~gateway.security.headers.merge_headers` does (the fast
     path's security headers, merged here in the same pass).
     """
-    length = (b"content-length", b"%d" % len(body))
-    if not extra:
-        out = [h for h in headers if h[0] != b"content-length"]
-        out.append(length)
-    else:
-        out = []
-        present: set[bytes] = set()
-        for item in headers:
-            name = item[0].lower()
-            if name == b"content-length" or name.startswith(b"access-control-"):
-                continue
-            present.add(name)
-            out.append(item)
-        out.append(length)
-        out += [h for h in extra if h[0] not in present]
+    out = body_headers(headers, len(body), extra)
     await send({"type": "http.response.start", "status": status, "headers": out})
     await send({"type": "http.response.body", "body": body})
