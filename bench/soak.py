@@ -73,6 +73,7 @@ class Soak:
         self.calc = calc_record
         self.sent = 0
         self.errors = 0
+        self.failures: list[str] = []
         self.churned = 0
         self.live: list[str] = []
         self.numbers = itertools.count()
@@ -120,7 +121,13 @@ class Soak:
         else:
             response = await client.get(self.gateway + "/v1/agents")
             ok = response.status_code == 200
-        self.errors += not ok
+        if not ok:
+            self.errors += 1
+            if len(self.failures) < 5:
+                self.failures.append(
+                    f"{response.request.method} {response.url.path}: "
+                    f"{response.status_code} {response.text[:300]}"
+                )
 
     async def churn(self, client: httpx.AsyncClient) -> None:
         """Register one more calc instance; deregister the oldest churned one."""
@@ -213,6 +220,7 @@ async def soak(
                     raise RuntimeError("the gateway did not route the mesh within 30 s")
                 await asyncio.sleep(0.1)
             run.errors = 0
+            run.failures.clear()
             results: list[Checkpoint] = []
             started = time.monotonic()
             remaining = iter(sorted(checkpoints))
@@ -245,6 +253,8 @@ async def soak(
                         next_mark = next(remaining, total + 1)
 
             await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        for failure in run.failures:
+            print(f"  failed: {failure}", file=sys.stderr)
         return results
     finally:
         for proc in reversed(procs):
