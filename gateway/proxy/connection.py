@@ -8,6 +8,7 @@ plain lists and wake at most one waiting task.
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 from typing import Protocol, cast
 
@@ -27,7 +28,6 @@ HIGH_WATER = 1 << 16
 #: Bodies up to this size go out in the head's write: one send, one segment.
 _COALESCE = 1 << 14
 _NO_BODY_STATUS = (204, 304)
-_PEEK = int(socket.MSG_PEEK | socket.MSG_DONTWAIT)
 
 
 class Home(Protocol):
@@ -61,6 +61,8 @@ class Connection(asyncio.Protocol):
         self._deadline = 0.0
         self._limit = 0.0
         self._parser = httptools.HttpResponseParser(self)
+        #: Made when the connection is first reused (see :meth:`alive`).
+        self._poller: select.poll | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -86,18 +88,21 @@ class Connection(asyncio.Protocol):
         """Whether an idle connection can carry a request; closes it if not.
 
         The upstream may have closed it (keep-alive timeout) with the FIN not yet
-        seen by the event loop: peeking at the socket finds it before any byte of
-        the request is written, which is what makes a retry safe.
+        seen by the event loop: polling the socket finds it before any byte of
+        the request is written, which is what makes a retry safe. (A poll, not a
+        ``recv(MSG_PEEK)``: no socket lock, no exception in the usual case; a
+        third of the cost.)
         """
-        if self.closed:
+        transport = self._transport
+        if self.closed or transport is None or transport.is_closing():
             return False
-        try:
-            self.sock.recv(1, _PEEK)
-        except BlockingIOError:
+        poller = self._poller
+        if poller is None:
+            poller = self._poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+        if not poller.poll(0):
             return True  # nothing to read: the usual case
-        except OSError:
-            pass  # reset, or the transport already gave the descriptor up
-        # EOF, or bytes nobody asked for: either way the connection is done.
+        # EOF, a reset, or bytes nobody asked for: either way the connection is done.
         self.abort()
         return False
 
