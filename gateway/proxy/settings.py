@@ -18,8 +18,13 @@ class ClientSettings:
     read_timeout: float = 30.0
     #: Idle keep-alive connections kept per (host, port); more are closed.
     max_idle_per_origin: int = 64
-    #: An idle connection older than this is closed rather than reused.
-    idle_timeout: float = 30.0
+    #: An idle connection older than this is closed rather than reused. Shorter
+    #: than the upstreams' own keep-alive timeout (uvicorn's default, and every
+    #: Meshgate process's: 5 s), so that the gateway, not the upstream, closes an
+    #: idle connection: an upstream's close that crosses a request on the wire
+    #: fails that request, and a request that may have been read is not retried.
+    #: The check before reuse covers upstreams with a shorter timeout.
+    idle_timeout: float = 4.0
     #: Largest status line plus headers accepted from an upstream.
     max_response_head: int = 65536
 
