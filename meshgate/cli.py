@@ -20,6 +20,7 @@ from meshgate.commands.mcp_stdio import mcp_stdio
 from meshgate.commands.options import keys
 from meshgate.commands.overview import agents, status, tools
 from meshgate.commands.up import up
+from meshgate.lifeline import PARENT_ENV, follow_parent
 from meshgate.logs import configure_logging
 from meshgate.serving import run_app
 from registry.backends import BackendOptions, create_backend
@@ -42,6 +43,9 @@ __all__ = ["main"]
 def main(log_level: str, log_json: bool | None) -> None:
     """Meshgate: an MCP/A2A agent mesh."""
     configure_logging(log_level, json_lines=log_json)
+    parent = os.environ.get(PARENT_ENV)
+    if parent and parent.isdigit():
+        follow_parent(int(parent))
 
 
 def _networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from meshgate.launcher.output import Output
 from meshgate.launcher.plan import ProcessSpec
+from meshgate.lifeline import PARENT_ENV
 
 __all__ = ["Child", "describe_exit"]
 
@@ -56,7 +57,13 @@ class Child:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"},
+            # PARENT_ENV: it stops when this launcher is gone, even SIGKILLed.
+            env={
+                **os.environ,
+                **spec.env,
+                "PYTHONUNBUFFERED": "1",
+                PARENT_ENV: str(os.getpid()),
+            },
             # Its own process group: the terminal's Ctrl-C reaches the launcher only,
             # which then stops the mesh in order.
             start_new_session=True,

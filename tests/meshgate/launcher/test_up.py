@@ -192,3 +192,15 @@ def test_a_component_that_cannot_start_fails_up_with_its_last_lines(tmp_path: Pa
         stopped = [e["name"] for e in up.events("stopped")]
         assert stopped == ["gateway", "registry"]
         assert_nothing_left(up)
+
+
+def test_children_stop_when_the_launcher_is_killed(tmp_path: Path) -> None:
+    # SIGKILL gives the launcher no chance to stop its children in order; each
+    # asked the kernel for a SIGTERM when it goes, and stops as if asked.
+    (tmp_path / "mesh.toml").write_text(SMALL_MESH)
+    with running_up(tmp_path) as up:
+        up.wait_for(lambda e: e["event"] == "up", within=30)
+        assert len(up.pids()) == 3
+        up.proc.kill()
+        up.proc.wait()
+        assert_nothing_left(up)
