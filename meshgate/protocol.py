@@ -35,6 +35,8 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from gateway.proxy.batch import WriteBatch
+
 __all__ = ["ProxyProtocol", "RawHandler"]
 
 #: ``raw_request(scope, body, reply)``: True once it answered, False to decline.
@@ -110,6 +112,8 @@ class _Cycle(RequestResponseCycle):
     held: bytes | None = None
     #: The app's raw handler, offered this request if its body is whole in time.
     raw: RawHandler | None = None
+    #: Where whole keep-alive answers wait for the end of the loop's pass.
+    batch: WriteBatch | None = None
 
     async def run_asgi(self, app: Any) -> None:
         raw = self.raw
@@ -266,6 +270,10 @@ class _Cycle(RequestResponseCycle):
         content.append(b"\r\n")
         return b"".join(content)
 
+    def _write_held(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
     def _write(self, head: bytes, body: bytes, more: bool) -> None:
         # uvicorn's own body branches (chunked or Content-Length), with the head
         # (if still held) in front.
@@ -278,7 +286,12 @@ class _Cycle(RequestResponseCycle):
             if len(body) > self.expected_content_length:
                 raise RuntimeError("Response content longer than Content-Length")
             self.expected_content_length -= len(body)
-            self.transport.write(head + body)
+            if more or not self.keep_alive or self.batch is None:
+                self.transport.write(head + body)
+            else:
+                # The whole answer: written at the end of the loop's pass, with the
+                # others ready by then (gateway.proxy.batch).
+                self.batch.add(self._write_held, head + body)
         if not more:
             if self.expected_content_length != 0:
                 raise RuntimeError("Response content shorter than Content-Length")
@@ -301,6 +314,7 @@ class ProxyProtocol(HttpToolsProtocol):
 
     header_timeout: float | None = None
     _raw: RawHandler | None = None
+    _batch: WriteBatch | None = None
     _idle = False
     _idle_since = 0.0
     _keep_alive_timer: asyncio.TimerHandle | None = None
@@ -318,6 +332,7 @@ class ProxyProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._raw = getattr(self.app, "raw_request", None)
+        self._batch = WriteBatch.of(self.loop)
         self._head_started()
 
     def on_message_begin(self) -> None:
@@ -387,6 +402,7 @@ class ProxyProtocol(HttpToolsProtocol):
             keep_alive=http_version != "1.0" and self.parser.should_keep_alive(),
             on_response=self.on_response_complete,
         )
+        self.cycle.batch = self._batch
         if method == b"POST" and app is self.app and raw_path.startswith(b"/a2a/"):
             self.cycle.raw = self._raw
         if existing_cycle is None or existing_cycle.response_complete:

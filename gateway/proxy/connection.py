@@ -14,6 +14,7 @@ from typing import Protocol, cast
 
 import httptools
 
+from gateway.proxy.batch import WriteBatch
 from gateway.proxy.errors import (
     UpstreamClosed,
     UpstreamError,
@@ -63,6 +64,9 @@ class Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         #: Made when the connection is first reused (see :meth:`alive`).
         self._poller: select.poll | None = None
+        self._batch = WriteBatch.of(self._loop)
+        #: The request waits in the batch: nothing of it was written yet.
+        self._held = False
         self._reset()
 
     def _reset(self) -> None:
@@ -107,18 +111,41 @@ class Connection(asyncio.Protocol):
         return False
 
     def send(self, head: bytes, body: bytes, *, head_only: bool) -> bool:
-        """Write a request; False if the first write failed, so nothing was sent."""
+        """Write a request; False if the connection is closing or the first write
+        failed, so nothing was sent.
+
+        A request of up to ``_COALESCE`` bytes goes out in one write at the end
+        of the event loop's pass (:class:`~gateway.proxy.batch.WriteBatch`); if
+        that write fails, the exchange fails with ``sent=False``.
+        """
         transport = cast(asyncio.Transport, self._transport)
-        self._busy = True
-        self._head_only = head_only
-        small = len(body) <= _COALESCE
-        transport.write(head + body if small else head)
         if transport.is_closing():
             self.closed = True
             return False
-        if not small:
-            transport.write(body)
+        self._busy = True
+        self._head_only = head_only
+        if len(body) <= _COALESCE:
+            self._held = True
+            self._batch.add(self._write_held, head + body)
+            return True
+        transport.write(head)
+        if transport.is_closing():
+            self.closed = True
+            return False
+        transport.write(body)
         return True
+
+    def _write_held(self, data: bytes) -> None:
+        if self.closed or not self._busy:
+            return  # aborted first: ``_held`` stays, and the exchange's error says not sent
+        transport = cast(asyncio.Transport, self._transport)
+        if not transport.is_closing():
+            transport.write(data)
+            if not transport.is_closing():
+                self._held = False
+                return
+        message = "the upstream closed the connection before the request was written"
+        self._fail(UpstreamClosed(message, sent=False))
 
     async def wait(self, limit: float) -> None:
         """Until the parser has news (head, body, end, error), or fail the exchange
@@ -161,6 +188,7 @@ class Connection(asyncio.Protocol):
             self.complete
             and self._keep_alive
             and not self.closed
+            and not self._held  # answered before it was asked: not to be trusted
             and not transport.get_write_buffer_size()
         )
         if self._paused and reusable:
@@ -198,7 +226,7 @@ class Connection(asyncio.Protocol):
         elif self.error is None:
             self.error = UpstreamClosed(
                 "the upstream closed the connection before the response was complete",
-                sent=True,
+                sent=not self._held,
             )
         self._wake()
 

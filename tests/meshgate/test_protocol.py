@@ -338,3 +338,31 @@ async def test_other_requests_are_not_offered(request_bytes: bytes) -> None:
     await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
     assert app.offered == []
     assert transport.writes[0].startswith(b"HTTP/1.1 200 ")
+
+
+async def test_a_whole_answer_is_written_at_the_end_of_the_pass_and_before_the_next() -> None:
+    # Two pipelined requests: the first answer (whole, held to the end of the
+    # loop's pass) and the second (streamed, written at once) keep their order.
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        if scope["path"] == "/first":
+            headers = [(b"content-length", b"5")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"first"})
+            assert transport.writes == []  # held: not written on the spot
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"second", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    protocol, transport, state = connect(ProxyProtocol, app)
+    protocol.data_received(
+        b"GET /first HTTP/1.1\r\nhost: t\r\n\r\nGET /second HTTP/1.1\r\nhost: t\r\n\r\n"
+    )
+    deadline = asyncio.get_running_loop().time() + 5
+    while not transport.writes or b"0\r\n\r\n" not in transport.writes[-1]:
+        assert asyncio.get_running_loop().time() < deadline, transport.writes
+        await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
+        await asyncio.sleep(0)
+    text = b"".join(transport.writes)
+    assert text.index(b"\r\n\r\nfirst") < text.index(b"second")
