@@ -104,7 +104,7 @@ class UpstreamClient:
         self, home: Origin, family: int, address: tuple[str, int] | tuple[str, int, int, int]
     ) -> Connection:
         loop = self._pool.loop
-        # Our own socket object, kept by the connection to peek at before reuse.
+        # Our own socket object, kept by the connection to poll before reuse.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setblocking(False)
