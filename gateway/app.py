@@ -62,7 +62,7 @@ from gateway.upstreams import OutlierPolicy, Upstreams
 from gateway.watcher import RouteWatcher
 from registry.client import RegistryClient
 from registry.server.openapi import DOCS_CSS, docs_page
-from registry.ssrf import UrlPolicy
+from registry.ssrf import UrlPolicy, is_refused_address
 
 __all__ = ["Gateway", "GatewaySettings", "create_gateway"]
 
@@ -132,7 +132,10 @@ class Gateway:
         self.router = Router(
             lambda: self.watcher.table, self.upstreams, create_balancer(settings.balancer)
         )
-        self.upstream = upstream or UpstreamClient(settings.client)
+        policy = settings.url_policy
+        self.upstream = upstream or UpstreamClient(
+            settings.client, refuse_address=lambda ip: is_refused_address(ip, policy)
+        )
         self.forwarder = Forwarder(
             self.router, self.upstream, RetryBudget(ratio=settings.retry_ratio), self.metrics
         )

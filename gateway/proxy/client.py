@@ -9,8 +9,9 @@ plain HTTP inside the cluster (DESIGN.md §5).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gateway.proxy.connection import Connection
 from gateway.proxy.errors import UpstreamClosed, UpstreamConnectError, UpstreamTimeout
@@ -19,7 +20,10 @@ from gateway.proxy.response import UpstreamResponse
 from gateway.proxy.settings import ClientSettings
 from gateway.proxy.wire import encode_head
 
-__all__ = ["UpstreamClient"]
+__all__ = ["AddressCheck", "UpstreamClient"]
+
+#: Why an address must not be connected to, or None if it may.
+AddressCheck = Callable[[ipaddress.IPv4Address | ipaddress.IPv6Address], str | None]
 
 
 class UpstreamClient:
@@ -29,9 +33,19 @@ class UpstreamClient:
     loop; ``aclose`` it when done.
     """
 
-    def __init__(self, settings: ClientSettings = ClientSettings()) -> None:  # noqa: B008
+    def __init__(
+        self,
+        settings: ClientSettings = ClientSettings(),  # noqa: B008
+        *,
+        refuse_address: AddressCheck | None = None,
+    ) -> None:
+        """``refuse_address(ip)``: why a name's resolved address must not be
+        connected to (None: it may). Checked at each connect, after the name is
+        resolved: a name that resolved to an allowed address when it was
+        registered may resolve to another one now (DNS rebinding)."""
         self.settings = settings
         self._pool = Pool(settings)
+        self._refuse_address = refuse_address
 
     async def request(
         self,
@@ -120,9 +134,23 @@ class UpstreamClient:
 
     async def _resolve(self, home: Origin) -> list[Address]:
         if home.address is not None:
-            return [home.address]
-        try:
-            infos = await self._pool.loop.getaddrinfo(home.host, home.port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise UpstreamConnectError(f"cannot resolve {home.host}: {exc}") from exc
-        return [(info[0], info[4]) for info in infos]  # type: ignore[misc]
+            addresses = [home.address]
+        else:
+            try:
+                infos = await self._pool.loop.getaddrinfo(
+                    home.host, home.port, type=socket.SOCK_STREAM
+                )
+            except socket.gaierror as exc:
+                raise UpstreamConnectError(f"cannot resolve {home.host}: {exc}") from exc
+            addresses = [(info[0], info[4]) for info in infos]  # type: ignore[misc]
+        refuse = self._refuse_address
+        if refuse is not None:
+            for _, address in addresses:
+                reason = refuse(ipaddress.ip_address(address[0]))
+                if reason is not None:
+                    # One refused address refuses the name: which one a connect
+                    # reaches is the resolver's choice, not ours.
+                    raise UpstreamConnectError(
+                        f"{home.host} resolves to {address[0]}, which is refused: {reason}"
+                    )
+        return addresses

@@ -4,6 +4,7 @@ connections, cancellation and flow control."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import select
 import socket
 import time
@@ -535,3 +536,35 @@ async def test_reading_pauses_while_the_caller_is_behind(client: UpstreamClient)
         assert size == total
         assert await (await client.request(server.origin, b"GET", b"/", [], b"")).read() == b"ok"
         assert server.connections == 1
+
+
+# -- addresses refused at connect time ---------------------------------------------------
+
+
+def _no_loopback(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    return "loopback address" if ip.is_loopback else None
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+async def test_an_address_refused_at_connect_time_is_never_connected_to(host: str) -> None:
+    # A name checked when it was registered may resolve elsewhere now (DNS
+    # rebinding): the address a connect would reach is checked after resolving.
+    async def handler(peer: Peer) -> None:
+        await peer.read_request()
+        await peer.send(response())
+
+    client = UpstreamClient(refuse_address=_no_loopback)
+    try:
+        async with raw_server(handler) as server:
+            with pytest.raises(UpstreamConnectError, match="which is refused: loopback") as err:
+                await client.request((host, server.origin[1]), b"POST", b"/", [], b"x")
+            assert err.value.sent is False
+            assert server.connections == 0
+            allowed = UpstreamClient(refuse_address=lambda ip: None)
+            try:  # the same server, reached when the address is allowed
+                answer = await allowed.request((host, server.origin[1]), b"GET", b"/", [], b"")
+                assert await answer.read() == b"ok"
+            finally:
+                await allowed.aclose()
+    finally:
+        await client.aclose()
