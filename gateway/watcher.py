@@ -6,9 +6,10 @@ stale; :attr:`RouteWatcher.staleness` says for how long. Parts that follow
 the table (``/mcp``'s ``list_changed``) :meth:`~RouteWatcher.subscribe` to swaps.
 Instances whose URL the gateway's URL policy refuses (a store written past
 the registry's door) never enter the table. A registry back from an outage
-may have restarted knowing no health yet (every instance critical until its
-next heartbeat): for ``settle`` seconds a table routing fewer instances than
-the current one does not replace it.
+may know less than before (a memory store restarts empty; a store written
+before check states were kept restarts every instance critical): for
+``settle`` seconds a table routing fewer instances than the current one does
+not replace it.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -78,6 +79,24 @@ class _Entry:
         self.probe_output = "awaiting first probe" if probing else ""
         self.probe_successes = self.probe_failures = 0
 
+    def stored_checks(self) -> str:
+        """The status of each check, as a store keeps it (JSON)."""
+        probe = None if self.probe_status is None else [self.probe_status, self.probe_output]
+        return json.dumps({"ttl": [self.ttl_status, self.ttl_output], "probe": probe})
+
+    def apply_stored_checks(self, stored: str) -> None:
+        """Take back the statuses :meth:`stored_checks` wrote; an unreadable one is ignored."""
+        try:
+            state = json.loads(stored)
+            ttl_status, ttl_output = Health(state["ttl"][0]), str(state["ttl"][1])
+            probe = state.get("probe")
+            probe_state = None if probe is None else (Health(probe[0]), str(probe[1]))
+        except (ValueError, TypeError, KeyError, IndexError):
+            return
+        self.ttl_status, self.ttl_output = ttl_status, ttl_output
+        if self.probe_status is not None and probe_state is not None:
+            self.probe_status, self.probe_output = probe_state
+
     def aggregate(self) -> Health:
         states = [self.ttl_status]
         if self.probe_status is not None:
@@ -139,8 +158,8 @@ class _AgentView:
 class MemoryBackend(RegistryBackend):
     """Registrations in memory: for tests and throwaway meshes.
 
-    Subclasses persist through the ``_persist_*`` hooks; health is never
-    persisted, it is re-established by checks after a restart.
+    Subclasses persist through the ``_persist_*`` hooks: registrations before
+    they are acknowledged, the status of checks when it changes.
     """
 
     name = "memory"
@@ -186,10 +205,22 @@ class MemoryBackend(RegistryBackend):
     def _persist_index(self, index: int) -> None:
         """Record the global index so that it never goes back after a restart."""
 
-    def _restore(self, entry: _Entry) -> None:
-        """Add a registration read back from storage; its health starts over."""
-        entry.reset_checks(self._clock())
-        entry.health, entry.critical_since = Health.CRITICAL, self._clock()
+    def _persist_checks(self, entry: _Entry) -> None:
+        """Record the status of an instance's checks after one changed (best effort)."""
+
+    def _restore(self, entry: _Entry, stored_checks: str | None = None) -> None:
+        """Add a registration read back from storage.
+
+        Its checks keep the status they had (``stored_checks``), as Consul's do
+        across an agent restart: the TTL runs anew from now and the probe's
+        counters start over. Without a stored status every check starts critical.
+        """
+        now = self._clock()
+        entry.reset_checks(now)
+        if stored_checks is not None:
+            entry.apply_stored_checks(stored_checks)
+        entry.health = entry.aggregate()
+        entry.critical_since = now if entry.health is Health.CRITICAL else None
         entry.index_search_fields()
         self._entries[entry.key] = entry
         self._by_service.setdefault(entry.service, {})[entry.id] = entry
@@ -440,6 +471,7 @@ class MemoryBackend(RegistryBackend):
             self._schedule_deregister(entry)
         entry.modify_index = self._next_index()
         entry.snapshot = None
+        self._persist_checks(entry)
         self._commit_index(entry.service, entry.registration.kind, entry.modify_index)
 
     def _remove(self, entry: _Entry) -> None:

@@ -4,12 +4,15 @@ Reads are served from memory (the engine of :mod:`registry.backends.memory`);
 every write is committed to SQLite before it is acknowledged. In WAL mode with
 ``synchronous=NORMAL`` a committed transaction survives the death of the
 process (``kill -9``); ``synchronous="FULL"`` also survives power loss, at the
-cost of an fsync per write. Health is not stored: after a restart every
-instance starts ``critical`` until its checks pass again.
+cost of an fsync per write. The status of each check is written when it
+changes (not at each heartbeat): after a restart an instance keeps it, with a
+fresh TTL, as a Consul agent does; a store written before it was kept (or a
+lost write of it) restarts that instance's checks critical.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -22,6 +25,8 @@ from registry.models import InstanceKey, Registration
 
 __all__ = ["SqliteBackend"]
 
+logger = logging.getLogger("meshgate.registry.store")
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
     service TEXT NOT NULL,
@@ -30,6 +35,7 @@ CREATE TABLE IF NOT EXISTS instances (
     owner TEXT,
     create_index INTEGER NOT NULL,
     modify_index INTEGER NOT NULL,
+    checks TEXT,
     PRIMARY KEY (service, id)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -68,22 +74,25 @@ class SqliteBackend(MemoryBackend):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous}")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(instances)")}
+        if "checks" not in columns:  # a store written before check states were kept
+            db.execute("ALTER TABLE instances ADD COLUMN checks TEXT")
         self._db = db
         row = db.execute("SELECT value FROM meta WHERE key = 'index'").fetchone()
         stored_index = int(row[0]) if row else 1
-        for service, id_, body, owner, create_index, modify_index in db.execute(
-            "SELECT service, id, registration, owner, create_index, modify_index FROM instances"
+        for service, id_, body, owner, create_index, modify_index, checks in db.execute(
+            "SELECT service, id, registration, owner, create_index, modify_index, checks "
+            "FROM instances"
         ):
-            self._restore(
-                _Entry(
-                    service=service,
-                    id=id_,
-                    registration=Registration.model_validate_json(body),
-                    owner=owner,
-                    create_index=create_index,
-                    modify_index=modify_index,
-                )
+            entry = _Entry(
+                service=service,
+                id=id_,
+                registration=Registration.model_validate_json(body),
+                owner=owner,
+                create_index=create_index,
+                modify_index=modify_index,
             )
+            self._restore(entry, checks)
         # Restored health is a change in itself: move the index past anything
         # a watcher saw before the restart.
         self._index = max(self._index, stored_index) + 1
@@ -106,7 +115,7 @@ class SqliteBackend(MemoryBackend):
 
     def _persist_put(self, entry: _Entry) -> None:
         self._write(
-            "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.service,
                 entry.id,
@@ -114,8 +123,20 @@ class SqliteBackend(MemoryBackend):
                 entry.owner,
                 entry.create_index,
                 entry.modify_index,
+                entry.stored_checks(),
             ),
         )
+
+    def _persist_checks(self, entry: _Entry) -> None:
+        # Best effort: called from heartbeats and from the reaper, after the
+        # change is made in memory. Lost, it costs a critical start after a restart.
+        try:
+            self._write(
+                "UPDATE instances SET checks = ?, modify_index = ? WHERE service = ? AND id = ?",
+                (entry.stored_checks(), entry.modify_index, entry.service, entry.id),
+            )
+        except BackendUnavailable as exc:
+            logger.warning("check state of %s/%s not stored: %s", entry.service, entry.id, exc)
 
     def _persist_delete(self, key: InstanceKey) -> None:
         self._write("DELETE FROM instances WHERE service = ? AND id = ?", key)

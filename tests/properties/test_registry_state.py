@@ -6,8 +6,9 @@ which instances exist and their health under Consul's rules (every check of a
 new instance starts critical; a heartbeat sets the TTL check, which lapses to
 critical; probe results flip the probe check after their thresholds; the
 instance is the worst of its checks; one critical for
-``deregister_critical_after_seconds`` is removed; after a restart every
-instance is critical until its checks pass again). Invariants after each step:
+``deregister_critical_after_seconds`` is removed; after a restart each check
+keeps its status, with a fresh TTL and its probe counters reset, and the
+critical clock of a critical instance starts again). Invariants after each step:
 every acknowledged registration that was not removed survives (restarts
 included), health is what the rules say, the index never goes back, and no
 critical instance is in a passing list or routable in a route table built
@@ -76,10 +77,18 @@ class Expected:
             self.critical_since = now if health is Health.CRITICAL else None
 
     def start_over(self, now: float) -> None:
+        """A new registration: every check critical."""
         self.ttl_status, self.ttl_deadline = Health.CRITICAL, now + self.check.ttl_seconds
         self.probe_status = Health.CRITICAL if self.check.interval_seconds > 0 else None
         self.successes = self.failures = 0
         self.health, self.critical_since = Health.CRITICAL, now
+
+    def restored(self, now: float) -> None:
+        """A restart: each check keeps its status, the TTL runs anew, counters reset."""
+        self.ttl_deadline = now + self.check.ttl_seconds
+        self.successes = self.failures = 0
+        self.health = self.aggregate()
+        self.critical_since = now if self.health is Health.CRITICAL else None
 
 
 checks = st.builds(
@@ -197,7 +206,7 @@ class RegistryModel(RuleBasedStateMachine):
         self.run(self.backend.close())
         self.backend = self._open()
         for entry in self.expected.values():
-            entry.start_over(self.clock.now)
+            entry.restored(self.clock.now)
 
     # -- invariants ------------------------------------------------------------
 
