@@ -4,6 +4,7 @@ Pure data: :func:`build_extras` turns what each service listed (:class:`Offer`)
 into the lists ``/mcp`` answers and the map of who serves what. Prompts are
 named ``{service}__{prompt}`` as tools are; resource URIs are kept, and when two
 services list one URI (or templates that match it) the first by name serves it.
+For the tool policy, a resource or template goes by ``{service}__{its name}``.
 :mod:`~gateway.mcp.resources` fetches the offers.
 """
 
@@ -57,7 +58,10 @@ class Extras:
     templates: tuple[types.ResourceTemplate, ...] = ()
     prompts: tuple[types.Prompt, ...] = ()
     owners: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    template_owners: tuple[tuple[re.Pattern[str], str], ...] = ()
+    #: (the URIs it matches, its service, its policy name), in ``templates``' order.
+    template_owners: tuple[tuple[re.Pattern[str], str, str], ...] = ()
+    #: A listed resource's URI -> its policy name.
+    resource_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: Public prompt name -> (service, the upstream's prompt name).
     prompt_owners: Mapping[str, tuple[str, str]] = field(
         default_factory=lambda: MappingProxyType({})
@@ -65,12 +69,16 @@ class Extras:
     resources_fingerprint: str = ""
     prompts_fingerprint: str = ""
 
-    def owner_of(self, uri: str) -> str | None:
-        """The service that serves ``uri``: a listed resource's, else a matching template's."""
+    def owner_of(self, uri: str) -> tuple[str, str] | None:
+        """The service that serves ``uri`` and the policy name it goes by: a listed
+        resource's, else a matching template's."""
         owner = self.owners.get(uri)
         if owner is not None:
-            return owner
-        return next((s for pattern, s in self.template_owners if pattern.fullmatch(uri)), None)
+            return owner, self.resource_names[uri]
+        return next(
+            ((s, name) for pattern, s, name in self.template_owners if pattern.fullmatch(uri)),
+            None,
+        )
 
 
 def build_extras(offers: Mapping[str, Offer]) -> Extras:
@@ -79,7 +87,8 @@ def build_extras(offers: Mapping[str, Offer]) -> Extras:
     templates: list[types.ResourceTemplate] = []
     prompts: list[types.Prompt] = []
     owners: dict[str, str] = {}
-    template_owners: list[tuple[re.Pattern[str], str]] = []
+    resource_names: dict[str, str] = {}
+    template_owners: list[tuple[re.Pattern[str], str, str]] = []
     prompt_owners: dict[str, tuple[str, str]] = {}
     for service in sorted(offers):
         offer = offers[service]
@@ -89,13 +98,15 @@ def build_extras(offers: Mapping[str, Offer]) -> Extras:
             except ValidationError:
                 continue
             if owners.setdefault(resource.uri, service) == service:
+                resource_names.setdefault(resource.uri, public_name(service, resource.name))
                 resources.append(resource)
         for spec in offer.templates:
             try:
                 template = types.ResourceTemplate.model_validate(spec)
             except ValidationError:
                 continue
-            template_owners.append((_template_pattern(template.uri_template), service))
+            pattern = _template_pattern(template.uri_template)
+            template_owners.append((pattern, service, public_name(service, template.name)))
             templates.append(template)
         for spec in offer.prompts:
             name = spec.get("name")
@@ -118,6 +129,7 @@ def build_extras(offers: Mapping[str, Offer]) -> Extras:
         prompts=tuple(prompts),
         owners=MappingProxyType(owners),
         template_owners=tuple(template_owners),
+        resource_names=MappingProxyType(resource_names),
         prompt_owners=MappingProxyType(prompt_owners),
         resources_fingerprint=_fingerprint([dump(resources), dump(templates)]),
         prompts_fingerprint=_fingerprint(dump(prompts)),

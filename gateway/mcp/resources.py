@@ -171,11 +171,15 @@ class UpstreamExtras:
             lists[field_name] = tuple(items)
         return Offer(**lists)
 
-    async def read_resource(self, uri: str) -> types.ReadResourceResult:
-        """``resources/read`` of ``uri`` at the service that serves it."""
-        service = self.current.owner_of(uri)
-        if service is None:
+    async def read_resource(
+        self, uri: str, allowed: Callable[[str], bool] = lambda name: True
+    ) -> types.ReadResourceResult:
+        """``resources/read`` of ``uri`` at the service that serves it, if
+        ``allowed(policy name)``; else it is unknown."""
+        owner = self.current.owner_of(uri)
+        if owner is None or not allowed(owner[1]):
             raise MCPError(types.INVALID_PARAMS, f"Unknown resource: {uri}")
+        service = owner[0]
         result = await self._forward(service, "resources/read", {"uri": uri}, uri)
         return _validated(types.ReadResourceResult, result, service)
 
@@ -258,24 +262,40 @@ class UpstreamExtras:
 def extras_handlers(extras: UpstreamExtras, policy: ToolPolicy | None) -> dict[str, Any]:
     """The low-level ``Server``'s resource and prompt handlers (keyword arguments).
 
-    Prompts pass the tool policy by their public name as tools do (a refused
-    one is unknown); resources are not filtered.
+    Prompts pass the tool policy by their public name as tools do, resources
+    and templates by ``{service}__{their name}`` (a refused one is unknown).
     """
+
+    def allowed(ctx: ServerRequestContext[Any, Any]) -> Callable[[str], bool]:
+        if policy is None:
+            return lambda name: True
+        rule = policy.rule_for(request_principal(ctx.request))
+        return rule.allows
 
     async def list_resources(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=list(extras.current.resources))
+        current, allows = extras.current, allowed(ctx)
+        resources = [r for r in current.resources if allows(current.resource_names[r.uri])]
+        return types.ListResourcesResult(resources=resources)
 
     async def list_resource_templates(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return types.ListResourceTemplatesResult(resource_templates=list(extras.current.templates))
+        current, allows = extras.current, allowed(ctx)
+        templates = [
+            template
+            for template, (_, _, name) in zip(
+                current.templates, current.template_owners, strict=True
+            )
+            if allows(name)
+        ]
+        return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def read_resource(
         ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        return await extras.read_resource(params.uri)
+        return await extras.read_resource(params.uri, allowed(ctx))
 
     async def list_prompts(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

@@ -189,8 +189,8 @@ def test_collisions_resolve_by_service_name_whatever_the_order() -> None:
         "alpha": Offer(resources=(resource,), templates=(template,), prompts=(prompt,)),
     }
     extras = build_extras(offers)
-    assert extras.owner_of("doc://a") == "alpha"
-    assert extras.owner_of("doc://t/7") == "alpha"
+    assert extras.owner_of("doc://a") == ("alpha", "alpha__a")
+    assert extras.owner_of("doc://t/7") == ("alpha", "alpha__t")
     assert extras.owner_of("doc://t/7/8") is None
     assert [r.uri for r in extras.resources] == ["doc://a"]
     assert [p.name for p in extras.prompts] == ["alpha__p", "zeta__p"]

@@ -252,3 +252,27 @@ async def test_the_policy_covers_prompts_by_their_public_names(mesh: SecuredMesh
             await ops.get_prompt(prompt, {"name": "with"})
     assert refused.value.error.code == types.INVALID_PARAMS
     assert refused.value.error.message == f"Unknown prompt: {prompt}"
+
+
+async def test_the_policy_covers_resources_and_templates_by_service_and_name(
+    mesh: SecuredMesh,
+) -> None:
+    # knowledge's "topics" resource and "topic" template go by knowledge__topics
+    # and knowledge__topic: ops (denied knowledge__*) sees neither, reads neither.
+    async with client(mesh, "2026-07-28", READER_KEY) as reader:
+
+        async def uris() -> set[str]:
+            return {str(r.uri) for r in (await reader.list_resources()).resources}
+
+        await eventually(uris, lambda found: "knowledge://topics" in found, within=10)
+        templates = (await reader.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["knowledge://topics/{name}"]
+        assert (await reader.read_resource("knowledge://topics/with")).contents
+    async with client(mesh, "2026-07-28", OPS_KEY) as ops:
+        assert (await ops.list_resources()).resources == []
+        assert (await ops.list_resource_templates()).resource_templates == []
+        for uri in ("knowledge://topics", "knowledge://topics/with"):
+            with pytest.raises(MCPError) as refused:
+                await ops.read_resource(uri)
+            assert refused.value.error.code == types.INVALID_PARAMS
+            assert refused.value.error.message == f"Unknown resource: {uri}"
