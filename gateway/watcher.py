@@ -62,19 +62,23 @@ class RouteWatcher:
         #: When the registry last answered; ``None`` while it answers.
         self._unreachable_since: float | None = None
         self._last_answer = 0.0
+        #: How stale the registry said its last answer was (its store cut off).
+        self._registry_stale = 0.0
         self._subscribers: set[TableUpdates] = set()
 
     @property
     def stale(self) -> bool:
-        """True while the registry cannot be reached (the table may be out of date)."""
-        return self._unreachable_since is not None
+        """True while the registry cannot be reached, or answers from a store cut
+        off from its source (Consul down): the table may be out of date."""
+        return self._unreachable_since is not None or self._registry_stale > 0
 
     @property
     def staleness(self) -> float:
-        """Seconds since the registry last answered, 0 while it answers."""
-        if self._unreachable_since is None:
+        """Seconds the table may be behind: since the registry last answered,
+        plus how stale it said that answer was; 0 while fresh answers come."""
+        if not self.stale or not self._last_answer:
             return 0.0
-        return self._clock() - self._last_answer if self._last_answer else 0.0
+        return self._clock() - self._last_answer + self._registry_stale
 
     def subscribe(self) -> TableUpdates:
         """Table swaps from now on, as an async iterator; use it as a context manager.
@@ -111,6 +115,16 @@ class RouteWatcher:
                 await anyio.sleep(backoff.next_delay())
                 continue
             self._last_answer = self._clock()
+            if (result.stale_seconds > 0) != (self._registry_stale > 0):
+                if result.stale_seconds > 0:
+                    logger.warning(
+                        "the registry answers from a store cut off for %.1f s; "
+                        "the route table may be out of date",
+                        result.stale_seconds,
+                    )
+                else:
+                    logger.info("the registry's store is reachable again")
+            self._registry_stale = result.stale_seconds
             if self._unreachable_since is not None:
                 logger.info("registry reachable again")
                 self._unreachable_since = None

@@ -9,6 +9,7 @@ Consul's client rules for blocking queries
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -132,7 +133,7 @@ class RegistryClient:
     ) -> Indexed[list[ServiceSummary]]:
         """Every service with its instance counts by health."""
         response = await self._list("/v1/services", {}, index, wait)
-        return Indexed(_index_of(response), _parse(_SERVICES, response))
+        return Indexed(_index_of(response), _parse(_SERVICES, response), _stale_of(response))
 
     async def instances(
         self,
@@ -146,7 +147,7 @@ class RegistryClient:
         params = {"passing": "true"} if passing_only else {}
         path = f"/v1/services/{_segment(service)}/instances"
         response = await self._list(path, params, index, wait)
-        return Indexed(_index_of(response), _parse(_INSTANCES, response))
+        return Indexed(_index_of(response), _parse(_INSTANCES, response), _stale_of(response))
 
     async def all_instances(
         self, *, passing_only: bool = False, index: int | None = None, wait: float | None = None
@@ -154,7 +155,7 @@ class RegistryClient:
         """Every instance of every service; with ``index``, a blocking query."""
         params = {"passing": "true"} if passing_only else {}
         response = await self._list("/v1/instances", params, index, wait)
-        return Indexed(_index_of(response), _parse(_INSTANCES, response))
+        return Indexed(_index_of(response), _parse(_INSTANCES, response), _stale_of(response))
 
     async def agents(
         self, query: AgentQuery, *, index: int | None = None, wait: float | None = None
@@ -168,7 +169,7 @@ class RegistryClient:
         if query.passing_only:
             params["passing"] = "true"
         response = await self._list("/v1/agents", params, index, wait)
-        return Indexed(_index_of(response), _parse(_INSTANCES, response))
+        return Indexed(_index_of(response), _parse(_INSTANCES, response), _stale_of(response))
 
     # -- watches ------------------------------------------------------------
 
@@ -301,6 +302,14 @@ def _instance_path(service: str, instance: str) -> str:
 def _index_of(response: httpx.Response) -> int:
     raw = response.headers.get("x-meshgate-index", "").strip()
     return int(raw) if raw.isdigit() else 0
+
+
+def _stale_of(response: httpx.Response) -> float:
+    try:
+        seconds = float(response.headers.get("x-meshgate-stale-seconds", "0"))
+    except ValueError:
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def _parse(adapter: TypeAdapter[T], response: httpx.Response) -> T:

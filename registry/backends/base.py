@@ -62,6 +62,9 @@ class Indexed(Generic[T]):
 
     index: int
     value: T
+    #: Seconds the answering store has been unable to reach its source (a
+    #: registry on Consul while Consul is down); 0 for a fresh answer.
+    stale_seconds: float = 0.0
 
 
 class RegistryBackend(abc.ABC):

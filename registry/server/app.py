@@ -208,9 +208,19 @@ def _list_body(items: list[bytes]) -> bytes:
     return b"[" + b"".join(items) + b"]"
 
 
-def _list_response(items: list[bytes], index: int) -> Response:
+def _list_headers(request: Request, index: int) -> dict[str, str]:
+    """The index, and how stale the store's answer may be (a Consul store that
+    cannot reach Consul serves its last view: Consul's own ``X-Consul-LastContact``)."""
+    headers = {"X-Meshgate-Index": str(index)}
+    staleness = _service(request).backend.staleness()
+    if staleness > 0:
+        headers["X-Meshgate-Stale-Seconds"] = f"{staleness:.3f}"
+    return headers
+
+
+def _list_response(request: Request, items: list[bytes], index: int) -> Response:
     body = _list_body(items)
-    return Response(body, media_type="application/json", headers={"X-Meshgate-Index": str(index)})
+    return Response(body, media_type="application/json", headers=_list_headers(request, index))
 
 
 async def _block(request: Request, scope: WatchScope) -> None:
@@ -305,7 +315,8 @@ async def heartbeat(request: Request) -> Response:
 async def list_services(request: Request) -> Response:
     await _block(request, WatchScope.everything())
     result = await _service(request).backend.services()
-    return _list_response([s.model_dump_json().encode() for s in result.value], result.index)
+    items = [s.model_dump_json().encode() for s in result.value]
+    return _list_response(request, items, result.index)
 
 
 async def list_instances(request: Request) -> Response:
@@ -314,7 +325,7 @@ async def list_instances(request: Request) -> Response:
     passing = parse_bool(request.query_params, "passing")
     await _block(request, WatchScope(name))
     result = await _service(request).backend.instances(name, passing_only=passing)
-    return _list_response([i.json_bytes for i in result.value], result.index)
+    return _list_response(request, [i.json_bytes for i in result.value], result.index)
 
 
 async def list_all_instances(request: Request) -> Response:
@@ -322,7 +333,7 @@ async def list_all_instances(request: Request) -> Response:
     await _block(request, WatchScope.everything())
     result = await _service(request).backend.all_instances()
     found = [i for i in result.value if i.health is Health.PASSING] if passing else result.value
-    return _list_response([i.json_bytes for i in found], result.index)
+    return _list_response(request, [i.json_bytes for i in found], result.index)
 
 
 async def list_agents(request: Request) -> Response:
@@ -346,7 +357,7 @@ async def list_agents(request: Request) -> Response:
         body = _list_body([i.json_bytes for i in result.value])
         if result.index == index and len(service.agent_answers) < _MAX_CACHED_ANSWERS:
             service.agent_answers[query] = body
-    return Response(body, media_type="application/json", headers={"X-Meshgate-Index": str(index)})
+    return Response(body, media_type="application/json", headers=_list_headers(request, index))
 
 
 async def healthz(request: Request) -> Response:

@@ -84,7 +84,12 @@ _INDEX_HEADER = {
     "X-Meshgate-Index": {
         "description": "The index this answer reflects; pass it back as `index`.",
         "schema": {"type": "integer"},
-    }
+    },
+    "X-Meshgate-Stale-Seconds": {
+        "description": "Present when the store could not reach its source (Consul) for "
+        "this long: the answer is its last view.",
+        "schema": {"type": "number"},
+    },
 }
 _WRITE_ERRORS = {
     "400": _problem("The body is not JSON."),

@@ -19,6 +19,7 @@ from registry.ssrf import UrlPolicy
 from tests.registry.backends.test_contract import card
 from tests.support.consul_double import ConsulDouble
 from tests.support.live import free_port, serve
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -155,3 +156,39 @@ async def test_a_registry_whose_consul_never_answered_says_so_with_a_503() -> No
         assert listed.status_code == 503
         assert listed.json()["status"] == 503
         assert (await http.get(url + "/healthz")).status_code == 200
+
+
+async def test_a_gateway_learns_that_the_registrys_consul_is_down_and_back() -> None:
+    # The registry itself answers throughout; its answers say how stale they
+    # are (X-Meshgate-Stale-Seconds), and the gateway's table is marked stale.
+    port = free_port()
+    double = ConsulDouble()
+    async with (
+        httpx.AsyncClient(trust_env=False, timeout=10) as http,
+        serve(registry_app(f"http://127.0.0.1:{port}")) as url,
+        anyio.create_task_group() as tg,
+    ):
+        registry = RegistryClient(url, http=http)
+        watcher = RouteWatcher(registry, wait=0.5)
+
+        async def stale() -> bool:
+            return watcher.stale
+
+        async with serve(double.app(), port=port):
+            await registry.register("calc", "calc-1", tool_server(1))
+            tg.start_soon(watcher.run)
+            with anyio.fail_after(5):
+                await watcher.loaded.wait()
+            assert not watcher.stale
+            assert (await http.get(url + "/v1/instances")).headers.get(
+                "x-meshgate-stale-seconds"
+            ) is None
+        await eventually(stale, bool, within=10)
+        assert watcher.staleness > 0
+        assert "calc" in watcher.table.services  # the last view still routes
+        answer = await http.get(url + "/v1/instances")
+        assert float(answer.headers["x-meshgate-stale-seconds"]) > 0
+        async with serve(double.app(), port=port):
+            await eventually(stale, lambda now: not now, within=10)
+            assert watcher.staleness == 0
+        tg.cancel_scope.cancel()
