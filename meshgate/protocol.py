@@ -3,7 +3,9 @@
 What changes, and only that (the bytes on the wire are uvicorn's):
 
 * A response with a Content-Length body goes out in one write, head and body
-  together: one ``send`` system call and one TCP segment instead of two.
+  together: one ``send`` system call and one TCP segment instead of two; a whole
+  keep-alive answer is written at the end of the event loop's pass, with the
+  others ready by then (:mod:`gateway.proxy.batch`).
 * The usual head is checked with one regex search over all names and one over
   all values, rather than two per header.
 * The request's event is a plain flag with at most one waiter (uvicorn makes
@@ -411,6 +413,15 @@ class ProxyProtocol(HttpToolsProtocol):
             # Pipelined HTTP requests need to be queued up.
             self.flow.pause_reading()
             self.pipeline.appendleft((self.cycle, app))
+
+    def shutdown(self) -> None:
+        # A whole answer may still wait in the write batch: the close that a
+        # graceful shutdown makes of an idle connection comes after it.
+        batch = self._batch
+        if batch is not None and batch.pending:
+            batch.add(lambda _: super(ProxyProtocol, self).shutdown(), b"")
+        else:
+            super().shutdown()
 
     # -- keep-alive: one lazy timer per connection ------------------------------
 

@@ -39,6 +39,11 @@ class WriteBatch:
             batch = _BATCHES[loop] = WriteBatch()
         return batch
 
+    @property
+    def pending(self) -> bool:
+        """Whether writes wait for the end of this pass."""
+        return bool(self._writes)
+
     def add(self, write: Write, data: bytes) -> None:
         """Call ``write(data)`` once the callbacks ready now have run (on the running loop)."""
         writes = self._writes

@@ -366,3 +366,22 @@ async def test_a_whole_answer_is_written_at_the_end_of_the_pass_and_before_the_n
         await asyncio.sleep(0)
     text = b"".join(transport.writes)
     assert text.index(b"\r\n\r\nfirst") < text.index(b"second")
+
+
+async def test_a_graceful_shutdown_closes_after_a_held_answer_is_written() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+        assert transport.writes == []  # complete, and held to the end of the pass
+        protocol.shutdown()  # the server stops now
+
+    protocol, transport, state = connect(ProxyProtocol, app)
+    protocol.data_received(REQUEST)
+    await asyncio.wait_for(asyncio.gather(*state.tasks), 5)
+    deadline = asyncio.get_running_loop().time() + 5
+    while not transport.closed:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0)
+    assert b"".join(transport.writes).endswith(b"\r\n\r\nok")
