@@ -321,6 +321,9 @@ class ConsulBackend(RegistryBackend):
         if index == 0 or current != index:
             return current
         cursors = (IndexCursor(), IndexCursor())
+        # Consul lost or found again is news too: the answer then says how stale
+        # it is (or no longer), and a gateway marks its table accordingly at once.
+        was_down = self._link.down
         while (remaining := deadline - self._clock()) > 0:
             asked = self._clock()
             try:
@@ -333,9 +336,13 @@ class ConsulBackend(RegistryBackend):
                     self._call,
                 )
             except BackendUnavailable:
+                if self._link.down != was_down:
+                    return current
                 await asyncio.sleep(min(max(self._link.retry_at - self._clock(), 0.01), remaining))
                 continue
             current = await self._scope_index(scope)
+            if self._link.down != was_down:
+                return current
             if current != index:
                 return current
             # An index can move without a change that matters here: never busy-loop.
