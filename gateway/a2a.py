@@ -240,16 +240,16 @@ class A2AGateway:
         try:
             body = await read_body(receive, self.settings.max_body_bytes)
             method = scope["method"]
-            task_id = None
+            task_id = message_id = None
             sends = method == "POST" and rest in _BINDING_SENDS
             if rest.startswith("tasks/"):
                 task_id = rest[6:].partition("/")[0].partition(":")[0] or None
             elif sends:
-                task_id, body = _binding_send(body, target.skill)
+                task_id, message_id, body = _binding_send(body, target.skill)
             query = scope.get("query_string", b"").decode("latin-1")
             path = rest + (f"?{query}" if query else "")
             exchange = await self.forwarder.send(
-                Target(target.service, target.skill, task_id),
+                Target(target.service, target.skill, task_id, message_id),
                 method.encode(),
                 path,
                 upstream_headers(scope),
@@ -405,17 +405,20 @@ def _with_skill(message: dict[str, Any], params: dict[str, Any], skill: str) -> 
     return json.dumps(message, separators=(",", ":")).encode()
 
 
-def _binding_send(body: bytes, skill: str | None) -> tuple[str | None, bytes]:
-    """An HTTP+JSON send: the task it continues, and its body (naming ``skill``, if given)."""
+def _binding_send(body: bytes, skill: str | None) -> tuple[str | None, str | None, bytes]:
+    """An HTTP+JSON send: the task it continues, else the ``messageId`` that starts
+    one, and its body (naming ``skill``, if given)."""
     try:
         params = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return None, body  # the agent refuses it in its own words
+        return None, None, body  # the agent refuses it in its own words
     if not isinstance(params, dict):
-        return None, body
+        return None, None, body
     if skill and _name_skill(params, skill):
         body = json.dumps(params, separators=(",", ":")).encode()
-    return _task_of("SendMessage", params), body
+    task_id = _task_of("SendMessage", params)
+    message_id = _new_message_of("SendMessage", params) if task_id is None else None
+    return task_id, message_id, body
 
 
 def _created_task(data: bytes) -> str | None:

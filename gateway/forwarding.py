@@ -5,6 +5,12 @@ twice: the request provably never reached the upstream (connect refused, a
 dead pooled connection before any byte was written), or the call is
 idempotent (``GetTask``, card fetches). Retries draw on a budget of at most
 20 % of requests, so a sick service is not hit with a retry storm.
+
+A new message is pinned to the instance it is sent to before it is sent. A
+client's retry of it (same ``messageId``) goes there only: if that instance
+cannot take it, the answer is 503 with ``Retry-After``, never a run elsewhere
+(the first send may have run there, and the client may have lost only the
+answer). The pin is dropped when the send provably never arrived.
 """
 
 from __future__ import annotations
@@ -45,6 +51,14 @@ class Target(NamedTuple):
     @property
     def label(self) -> str:
         return self.service or f"skill:{self.skill}"
+
+    @property
+    def message_key(self) -> str | None:
+        """The new message's key among pins: the same ``messageId`` sent to another
+        agent is another message."""
+        if self.message_id is None:
+            return None
+        return f"{self.label}\n{self.message_id}"
 
 
 class Exchange:
@@ -130,22 +144,30 @@ class Forwarder:
         """
         self.budget.record_request()
         tried: list[InstanceKey] = []
+        message_key = target.message_key
+        messages = self.router.messages
+        # Sent before (a retry): only its first instance may answer it.
+        held = message_key is not None and message_key in messages
         while True:
             try:
                 route = self.router.pick(
                     service=target.service,
                     skill=target.skill,
                     task_id=target.task_id,
-                    message_id=target.message_id,
+                    message_key=message_key,
                     exclude=tried,
                 )
             except NoRoute as exc:
+                if exc.held:
+                    raise _held_elsewhere(target) from exc
                 if not exc.known and not tried:
                     raise NotFound("no such agent") from exc
                 raise NoHealthyUpstream(
                     f"no healthy instance of {target.label}", retry_after=1.0
                 ) from exc
             tried.append(route.key)
+            if message_key is not None and not held:
+                messages.remember(message_key, route.key)
             upstreams = self.router.upstreams
             upstreams.begin(route.key)
             started = time.perf_counter()
@@ -162,6 +184,10 @@ class Forwarder:
                 self.settle(route, ok=False, refused=not exc.sent and not timeout)
                 outcome = "timeout" if timeout else "error"
                 self.metrics.upstream(route.service, outcome).inc()
+                if message_key is not None and not exc.sent:
+                    if held:
+                        raise _held_elsewhere(target) from exc
+                    messages.forget(message_key, route.key)  # it never arrived
                 reason = "idempotent" if exc.sent else "unreached"
                 if self._may_retry(route, not exc.sent or idempotent, tried, reason):
                     continue
@@ -180,10 +206,6 @@ class Forwarder:
                     continue
             else:
                 answered.inc()
-            if target.message_id is not None:
-                # It reached this instance: a retry of the message must too (the
-                # agent answers a repeated messageId with the first task, not a new run).
-                self.router.messages.remember(target.message_id, route.key)
             return Exchange(self, route, response, started, sent)
 
     def _service_metrics(self, service: str) -> tuple[HistogramValue, CounterValue]:
@@ -207,6 +229,14 @@ class Forwarder:
             return False
         self.metrics.retries(route.service, reason).inc()
         return True
+
+
+def _held_elsewhere(target: Target) -> NoHealthyUpstream:
+    return NoHealthyUpstream(
+        f"the instance of {target.label} that received this message earlier is unavailable;"
+        " retry later (a new messageId runs it anew elsewhere)",
+        retry_after=1.0,
+    )
 
 
 def _target_bytes(route: Route, path: str | None) -> bytes:

@@ -16,11 +16,14 @@ __all__ = ["NoRoute", "Router", "TaskAffinity"]
 class NoRoute(Exception):
     """No routable instance for the target (unknown, all critical, or all ejected)."""
 
-    def __init__(self, target: str, known: bool) -> None:
+    def __init__(self, target: str, known: bool, *, held: bool = False) -> None:
         super().__init__(target)
         self.target = target
         #: Whether the target exists at all (callers may hide that from outsiders).
         self.known = known
+        #: The message went to an instance before, which is registered but not
+        #: routable now: only that instance may answer it (another would run it again).
+        self.held = held
 
 
 class TaskAffinity:
@@ -42,6 +45,14 @@ class TaskAffinity:
             self._owners.move_to_end(task_id)
         return owner
 
+    def forget(self, task_id: str, owner: InstanceKey) -> None:
+        """Drop ``task_id`` if ``owner`` still has it (a later owner stays)."""
+        if self._owners.get(task_id) == owner:
+            del self._owners[task_id]
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._owners
+
     def __len__(self) -> int:
         return len(self._owners)
 
@@ -60,7 +71,9 @@ class Router:
         self.upstreams = upstreams
         self.balancer = balancer
         self.affinity = affinity or TaskAffinity()
-        #: Where recent new messages went, by ``messageId`` (agents remember as many).
+        #: Where recent new messages went, by target and ``messageId`` (agents
+        #: remember as many, by ``messageId``):
+        #: set before a message is sent, dropped if it provably never arrived.
         self.messages = TaskAffinity(capacity=10_000)
 
     def pick(
@@ -69,29 +82,40 @@ class Router:
         service: str | None = None,
         skill: str | None = None,
         task_id: str | None = None,
-        message_id: str | None = None,
+        message_key: str | None = None,
         exclude: Collection[InstanceKey] = (),
     ) -> Route:
         """The instance for one attempt; raises :class:`NoRoute`.
 
-        A task's owner wins when it is still routable (its tasks live there),
-        as does the instance a message went to before (a retry of it);
-        otherwise the balancer chooses among admitted instances.
+        A task's owner wins when it is still routable (its tasks live there);
+        otherwise the balancer chooses among admitted instances. A message sent
+        before (a client's retry of it) goes where it went, and nowhere else
+        while that instance is still registered: it may have run the message,
+        and only it can answer with that task instead of running it again.
         """
         table = self.table()
         routes = table.routes(service) if service is not None else table.by_skill(skill or "")
+        target = service if service is not None else f"skill:{skill}"
         owner = None
         if task_id is not None:
             owner = self.affinity.owner(task_id)
-        elif message_id is not None:
-            owner = self.messages.owner(message_id)
+        elif message_key is not None:
+            owner = self.messages.owner(message_key)
+            if owner is not None:
+                for route in routes:
+                    if route.key == owner:
+                        return route
+                if any(r.key == owner for r in table.services.get(owner[0], ())):
+                    raise NoRoute(target, True, held=True)
+                # Deregistered, and its tasks with it: the message can only run anew.
+                self.messages.forget(message_key, owner)
+                owner = None
         if owner is not None and owner not in exclude:
             for route in routes:
                 if route.key == owner:
                     return route
         available = self.upstreams.available
         candidates = [r for r in routes if r.key not in exclude and available(r.key)]
-        target = service if service is not None else f"skill:{skill}"
         if not candidates:
             known = bool(table.services.get(service) if service else table.skills.get(skill or ""))
             raise NoRoute(target, known)

@@ -246,4 +246,6 @@ async def test_a_skill_runs_in_the_callers_trace() -> None:
         again = {**body, "id": 2, "params": {"message": {**message, "messageId": "m-2"}}}
         await http.post("/", json=again, headers={"A2A-Version": "1.0"})
     assert seen[0] == int(trace_id, 16)
-    assert seen[1] == 0  # no caller trace, no SDK configured: no trace at all
+    # No caller trace: not the earlier caller's (a new root, or none without an SDK;
+    # which one depends on whether an earlier test configured a tracer provider).
+    assert seen[1] != int(trace_id, 16)
