@@ -178,6 +178,9 @@ def build_agent_app(
         async with AsyncExitStack() as stack:
             stack.push_async_callback(storage.close)
             await storage.open()
+            if interrupted := await storage.fail_interrupted():
+                logger.warning("failed %d task(s) the last process left running", interrupted)
+            handler.recent.seed(await storage.recent_messages(handler.recent.limit))
             await stack.enter_async_context(run_sessions())
             registration = Registration(
                 kind=Kind.A2A_AGENT,

@@ -2,9 +2,11 @@
 
 :class:`RecentMessages` remembers the task each recent new-task message made,
 keyed by its ``messageId``. The first sender runs the skill; a repeat waits
-for it and gets the same task back. The memory is per process and bounded
-(LRU): a repeat that reaches another replica, or this one after a restart, or
-after ``limit`` newer messages, is a new message.
+for it and gets the same task back. The memory is bounded (LRU) and per
+process, seeded at start from the task store (so a restart forgets nothing the
+store kept): a repeat that reaches another replica, or comes after ``limit``
+newer messages, is a new message. (The gateway sends a repeat where the first
+went; see ``gateway.forwarding``.)
 """
 
 from __future__ import annotations
@@ -23,6 +25,22 @@ class RecentMessages:
         self._tasks: OrderedDict[str, asyncio.Future[str | None]] = OrderedDict()
         #: Repeats waiting for their first send to end (tests watch it).
         self.waiting = 0
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def seed(self, made: list[tuple[str, str]]) -> None:
+        """Remember ``(messageId, task id)`` pairs that an earlier process made, oldest first."""
+        loop = asyncio.get_running_loop()
+        for message_id, task_id in made[-self._limit :]:
+            if message_id in self._tasks:
+                continue
+            future: asyncio.Future[str | None] = loop.create_future()
+            future.set_result(task_id)
+            self._tasks[message_id] = future
+        while len(self._tasks) > self._limit:
+            self._tasks.popitem(last=False)
 
     def claim(self, message_id: str) -> asyncio.Future[str | None] | None:
         """``None`` when this send is the first (it must :meth:`settle`), else the

@@ -2,13 +2,18 @@
 
 A retry after a lost answer must not run the skill a second time: the runtime
 remembers recent message ids and answers a repeat with the task the first
-message made, waiting for it when it is still running.
+message made, waiting for it when it is still running. A restart forgets none
+of them: the store says which message made which task, and a task the killed
+process left running is failed, not left "working" forever.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -113,3 +118,60 @@ async def test_a_repeated_message_id_on_a_stream_yields_the_first_task() -> None
         assert response.status_code == 200
         assert first["id"] in response.text
         assert await _runs(http) == 1
+
+
+async def test_a_restarted_agent_answers_a_repeat_from_its_store(tmp_path: Path) -> None:
+    message_id = str(uuid.uuid4())
+    async with in_process(build_agent_app(make_agent(), make_config(tmp_path))) as http:
+        first = await _task(http, _send(message_id, "echo"))
+    async with in_process(build_agent_app(make_agent(), make_config(tmp_path))) as http:
+        again = await _task(http, _send(message_id, "echo"))
+        assert again["id"] == first["id"]
+        assert again["status"]["state"] == "TASK_STATE_COMPLETED"
+        assert await _runs(http) == 0
+
+
+def _stored_states(store: Path) -> Callable[[], Awaitable[str]]:
+    async def probe() -> str:
+        with contextlib.closing(sqlite3.connect(store)) as db:
+            return str(db.execute("SELECT status FROM tasks").fetchall())
+
+    return probe
+
+
+def _snapshot(store: Path, to: Path) -> None:
+    """The store as a process killed now leaves it (a consistent copy, WAL included)."""
+    to.parent.mkdir(parents=True)
+    with (
+        contextlib.closing(sqlite3.connect(store)) as src,
+        contextlib.closing(sqlite3.connect(to)) as dst,
+    ):
+        src.backup(dst)
+
+
+async def test_a_task_its_killed_process_left_running_fails_on_restart(tmp_path: Path) -> None:
+    gate = Gate()
+    config = make_config(tmp_path / "live")
+    message_id = str(uuid.uuid4())
+    live = build_agent_app(make_agent(gate), config)
+    async with in_process(live) as http, anyio.create_task_group() as tg:
+        tg.start_soon(_task, http, _send(message_id, "slow"))
+        with anyio.fail_after(5):
+            await gate.started.wait()
+        await eventually(_stored_states(config.task_db_path), lambda s: "WORKING" in s)
+        _snapshot(config.task_db_path, tmp_path / "killed" / config.task_db_path.name)
+        gate.release.set()
+
+    restarted = make_config(tmp_path / "killed")
+    async with in_process(build_agent_app(make_agent(gate), restarted)) as http:
+        again = await _task(http, _send(message_id, "slow"))
+        assert again["status"]["state"] == "TASK_STATE_FAILED"
+        assert again["status"]["message"]["metadata"] == {"error": "agent-restarted"}
+        assert "new message" in again["status"]["message"]["parts"][0]["text"]
+        assert await _runs(http) == 0
+        polled = await http.post(
+            "/",
+            json={"jsonrpc": "2.0", "id": 2, "method": "GetTask", "params": {"id": again["id"]}},
+            headers={"A2A-Version": "1.0"},
+        )
+        assert polled.json()["result"]["status"]["state"] == "TASK_STATE_FAILED"

@@ -17,6 +17,7 @@ from agents.runtime import (
     select_skill,
     whole_numbers,
 )
+from agents.runtime.dedup import RecentMessages
 from agents.runtime.tracking import FreshIds, OpenTasks
 from agents.sdk import Citation, IncomingMessage, Reply
 from tests.agents.runtime.support import make_agent
@@ -116,3 +117,19 @@ async def test_open_tasks_report_idle() -> None:
     tasks.settled("b")
     with anyio.fail_after(1):
         await tasks.wait_idle()
+
+
+@pytest.mark.anyio
+async def test_seeded_messages_keep_the_newest_and_yield_to_live_ones() -> None:
+    recent = RecentMessages(limit=2)
+    recent.seed([("m1", "t1"), ("m2", "t2"), ("m3", "t3")])  # oldest first
+    assert recent.claim("m1") is None  # past the limit: a new message
+    recent.settle("m1", "t-new")
+    for message_id, task_id in (("m3", "t3"), ("m1", "t-new")):
+        known = recent.claim(message_id)
+        assert known is not None
+        assert await recent.first_task(known) == task_id
+    recent.seed([("m1", "t-old")])  # this process's own send wins
+    known = recent.claim("m1")
+    assert known is not None
+    assert await recent.first_task(known) == "t-new"
