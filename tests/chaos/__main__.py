@@ -4,8 +4,10 @@ on the sqlite registry and on Consul (the double), each printed as a table."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -20,12 +22,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every fault")
     parser.add_argument("--backend", choices=("sqlite", "consul", "both"), default="both")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep each run's process logs, task stores and failed requests here",
+    )
     args = parser.parse_args()
     backends = ("sqlite", "consul") if args.backend == "both" else (args.backend,)
     failed = False
     for backend in backends:
         plan = [step for _ in range(args.rounds) for step in faults()]
-        with tempfile.TemporaryDirectory(prefix="meshgate-chaos-") as logs:
+        with _logs(args.keep, backend) as logs:
             settings = MeshSettings(backend=backend)
             report = anyio.run(
                 functools.partial(
@@ -35,6 +42,17 @@ def main() -> None:
         print(report.table(), flush=True)
         failed |= bool(report.violations)
     raise SystemExit(1 if failed else 0)
+
+
+@contextlib.contextmanager
+def _logs(keep: Path | None, backend: str) -> Iterator[str]:
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="meshgate-chaos-") as logs:
+            yield logs
+        return
+    kept = keep / backend
+    kept.mkdir(parents=True, exist_ok=False)
+    yield str(kept)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 with a deadline, each written to a :class:`~tests.chaos.ledger.Ledger`.
 
 A request that fails in a way a client may retry (the gateway's 502/503/504,
-a transport error) is sent again while its deadline allows; an A2A retry
-carries the same ``messageId``, which the agent must not run twice. A
+a transport error) is sent again while its deadline allows, after the pause
+its ``Retry-After`` asks for; an A2A retry carries the same ``messageId``,
+which the agent must not run twice. A
 request the client has to cut at its deadline is a ``hang``.
 """
 
@@ -51,8 +52,8 @@ class LoadSettings:
     agent: str = "summarizer"
     skill: str = "summarize"
     tool: str = "calc__evaluate"
-    max_attempts: int = 3
-    #: Pause between a failed attempt and its retry.
+    max_attempts: int = 5
+    #: Pause between a failed attempt and its retry (longer when ``Retry-After`` says so).
     backoff: float = 0.2
     seed: int = 1
 
@@ -86,16 +87,21 @@ class MixedLoad:
         entry = self.ledger.open(kind, message_id, self.settings.deadline)
         number = next(self._numbers)
         outcome, task_id = "hang", ""
+        backoff = self.settings.backoff
         # The client's own cut: anything still open at its deadline is a hang.
         with anyio.move_on_after(self.settings.deadline):
             while True:
                 entry.attempts += 1
                 remaining = entry.deadline - time.monotonic()
+                pause = backoff
                 try:
                     if kind == "a2a":
-                        outcome, task_id = await self._a2a(message_id, number, remaining)
+                        response = await self._a2a(message_id, number, remaining)
+                        outcome, task_id = _a2a_outcome(response)
                     else:
-                        outcome = await self._mcp(number, remaining)
+                        response = await self._mcp(number, remaining)
+                        outcome = _mcp_outcome(response, number)
+                    pause = max(backoff, _retry_after(response))
                 except httpx.TimeoutException:
                     outcome = "hang"
                 except httpx.HTTPError as exc:
@@ -103,12 +109,12 @@ class MixedLoad:
                 retry = outcome in RETRIABLE or outcome.startswith("transport:")
                 if not retry or entry.attempts >= self.settings.max_attempts:
                     break
-                if entry.deadline - time.monotonic() < self.settings.backoff * 2:
+                if entry.deadline - time.monotonic() < pause + backoff:
                     break
-                await anyio.sleep(self.settings.backoff)
+                await anyio.sleep(pause)
         entry.close(outcome, task_id=task_id)
 
-    async def _a2a(self, message_id: str, number: int, within: float) -> tuple[str, str]:
+    async def _a2a(self, message_id: str, number: int, within: float) -> httpx.Response:
         s = self.settings
         body = {
             "jsonrpc": "2.0",
@@ -123,26 +129,14 @@ class MixedLoad:
                 "metadata": {"skill": s.skill},
             },
         }
-        response = await self.client.post(
+        return await self.client.post(
             f"{s.gateway}/a2a/{s.agent}/",
             json=body,
             headers={"A2A-Version": "1.0"},
             timeout=within,
         )
-        answer = _json(response)
-        if response.status_code != 200:
-            return f"http-{response.status_code}", ""
-        if answer is None:
-            return "malformed", ""
-        if "error" in answer:
-            return f"rpc-{answer['error'].get('code')}", ""
-        task = (answer.get("result") or {}).get("task") or {}
-        state = str((task.get("status") or {}).get("state", ""))
-        if state != "TASK_STATE_COMPLETED":
-            return f"task-{state.removeprefix('TASK_STATE_').lower() or 'missing'}", ""
-        return OK, str(task.get("id", ""))
 
-    async def _mcp(self, number: int, within: float) -> str:
+    async def _mcp(self, number: int, within: float) -> httpx.Response:
         s = self.settings
         # A new expression each time: a cached answer would hide the upstream.
         arguments = {"expression": f"{number} + 1"}
@@ -158,22 +152,50 @@ class MixedLoad:
             "mcp-name": s.tool,
             "accept": "application/json, text/event-stream",
         }
-        response = await self.client.post(
+        return await self.client.post(
             f"{s.gateway}/mcp", json=body, headers=headers, timeout=within
         )
-        answer = _json(response)
-        if response.status_code != 200:
-            return f"http-{response.status_code}"
-        if answer is None:
-            return "malformed"
-        if "error" in answer:
-            return f"rpc-{answer['error'].get('code')}"
-        result = answer.get("result") or {}
-        if result.get("isError"):
-            return f"tool-error ({_reason(result)})"
-        if str(number + 1) not in str(result.get("content")):
-            return "wrong-answer"
-        return OK
+
+
+def _a2a_outcome(response: httpx.Response) -> tuple[str, str]:
+    """How an A2A answer ended, and the task it named."""
+    answer = _json(response)
+    if response.status_code != 200:
+        return f"http-{response.status_code}", ""
+    if answer is None:
+        return "malformed", ""
+    if "error" in answer:
+        return f"rpc-{answer['error'].get('code')}", ""
+    task = (answer.get("result") or {}).get("task") or {}
+    state = str((task.get("status") or {}).get("state", ""))
+    if state != "TASK_STATE_COMPLETED":
+        return f"task-{state.removeprefix('TASK_STATE_').lower() or 'missing'}", ""
+    return OK, str(task.get("id", ""))
+
+
+def _mcp_outcome(response: httpx.Response, number: int) -> str:
+    """How a ``tools/call`` answer ended (its result must hold ``number + 1``)."""
+    answer = _json(response)
+    if response.status_code != 200:
+        return f"http-{response.status_code}"
+    if answer is None:
+        return "malformed"
+    if "error" in answer:
+        return f"rpc-{answer['error'].get('code')}"
+    result = answer.get("result") or {}
+    if result.get("isError"):
+        return f"tool-error ({_reason(result)})"
+    if str(number + 1) not in str(result.get("content")):
+        return "wrong-answer"
+    return OK
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """The seconds a ``Retry-After`` header asks for (0 without one)."""
+    try:
+        return min(float(response.headers.get("retry-after", "0")), 5.0)
+    except ValueError:
+        return 0.0
 
 
 def _reason(result: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ then the ledger's verdict and a table of how each fault window went."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import anyio
 import httpx
 
-from tests.chaos.ledger import Ledger, Window, WindowStats
+from tests.chaos.ledger import OK, Ledger, Window, WindowStats
 from tests.chaos.load import LoadSettings, MixedLoad
 from tests.chaos.mesh import MeshSettings, chaos_mesh
 from tests.chaos.nemesis import Fault, Nemesis
@@ -80,6 +81,7 @@ async def run_chaos(
         ledger: Ledger = load.ledger
         executions = mesh.executions()
     first = nemesis.windows[0]
+    _write_failures(ledger, nemesis.windows, logs / "failed.jsonl")
     faulted = [w for w in nemesis.windows if w.name not in ("calm", "recovered")]
     rows = [ledger.stats(w) for w in nemesis.windows]
     total = ledger.stats(Window("all", first.start, math.inf))
@@ -92,6 +94,27 @@ async def run_chaos(
         ledger.violations(executions),
         nemesis.notes,
     )
+
+
+def _write_failures(ledger: Ledger, windows: list[Window], path: Path) -> None:
+    """Every request that did not end ``ok``, one JSON object a line (the window it
+    started in; times in seconds from the first window's start)."""
+    start = windows[0].start
+    with path.open("w") as out:
+        for e in ledger.entries:
+            if e.outcome != OK:
+                window = next((w.name for w in windows if w.start <= e.started < w.end), "")
+                record = {
+                    "number": e.number,
+                    "window": window,
+                    "kind": e.kind,
+                    "message_id": e.message_id,
+                    "outcome": e.outcome,
+                    "attempts": e.attempts,
+                    "started": round(e.started - start, 3),
+                    "seconds": round(e.latency, 3),
+                }
+                out.write(json.dumps(record) + "\n")
 
 
 def _merged(ledger: Ledger, windows: list[Window]) -> WindowStats:
