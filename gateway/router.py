@@ -71,9 +71,9 @@ class Router:
         self.upstreams = upstreams
         self.balancer = balancer
         self.affinity = affinity or TaskAffinity()
-        #: Where recent new messages went, by target and ``messageId`` (agents
-        #: remember as many, by ``messageId``):
-        #: set before a message is sent, dropped if it provably never arrived.
+        #: Where recent new messages went (by target and ``messageId``; agents
+        #: remember as many): set before a message is sent, dropped if it
+        #: provably never arrived.
         self.messages = TaskAffinity(capacity=10_000)
 
     def pick(
