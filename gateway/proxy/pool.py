@@ -24,12 +24,13 @@ class Origin:
     reuse takes the warmest connection.
     """
 
-    __slots__ = ("address", "host", "host_header", "idle", "pool", "port")
+    __slots__ = ("address", "host", "host_header", "idle", "key", "pool", "port")
 
     def __init__(self, pool: Pool, host: str, port: int) -> None:
         self.pool = pool
         self.host = host
         self.port = port
+        self.key = (host, port)
         self.host_header = host_header(host, port)
         self.idle: list[Connection] = []
         self.address: Address | None = None
@@ -61,6 +62,11 @@ class Origin:
         if pool.closed or len(self.idle) >= pool.settings.max_idle_per_origin:
             conn.abort()
             return
+        # The sweep drops origins left without idle connections; one in use
+        # meanwhile comes back to this one (or, if a new one took its place, goes).
+        if pool.origins.setdefault(self.key, self) is not self:
+            conn.abort()
+            return
         conn.idle = True
         conn.idle_since = pool.loop.time()
         self.idle.append(conn)
@@ -76,7 +82,11 @@ class Origin:
 
 
 class Pool:
-    """All origins of one client, and one timer that closes expired idle connections."""
+    """All origins of one client, and one timer that closes expired idle connections.
+
+    An origin with no idle connection left after a sweep is dropped, so the
+    addresses of instances long gone (churn) do not pile up.
+    """
 
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
@@ -118,6 +128,8 @@ class Pool:
             del idle[:expired]
             if idle and (oldest is None or idle[0].idle_since < oldest):
                 oldest = idle[0].idle_since
+        for key in [key for key, home in self.origins.items() if not home.idle]:
+            del self.origins[key]
         if oldest is not None:
             self.arm_sweep(oldest + self.settings.idle_timeout)
 

@@ -25,6 +25,7 @@ from gateway.proxy import (
 from gateway.proxy.connection import HIGH_WATER
 from tests.gateway.proxy.servers import Peer, keep_alive, raw_server, response
 from tests.support.live import free_port
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -163,6 +164,39 @@ async def test_idle_connections_expire(client: UpstreamClient) -> None:
             assert await (await client.request(server.origin, b"GET", b"/", [], b"")).read()
             with anyio.fail_after(5):  # the sweep closes it; the server sees EOF
                 await (await server.peer(0)).gone.wait()
+            # And forgets the origin: instances that come and go leave nothing behind.
+            assert server.origin not in client._pool.origins
+    finally:
+        await client.aclose()
+
+
+async def test_a_connection_in_use_when_its_origin_was_swept_is_reused() -> None:
+    client = UpstreamClient(ClientSettings(idle_timeout=0.05))
+    try:
+        released = asyncio.Event()
+
+        async def handler(peer: Peer) -> None:
+            while True:
+                request = await peer.read_request()
+                if request.request_line.startswith(b"GET /slow"):
+                    await released.wait()
+                await peer.send(response())
+
+        async with raw_server(handler) as server:
+            assert await (await client.request(server.origin, b"GET", b"/", [], b"")).read()
+            # The idle connection is taken again; the sweep then finds the origin
+            # without idle connections and drops it.
+            slow = asyncio.ensure_future(client.request(server.origin, b"GET", b"/slow", [], b""))
+
+            async def origins() -> set[tuple[str, int]]:
+                return set(client._pool.origins)
+
+            await eventually(origins, lambda known: server.origin not in known)
+            released.set()
+            assert await (await slow).read() == b"ok"
+            assert server.origin in client._pool.origins  # back, with its connection
+            assert await (await client.request(server.origin, b"GET", b"/", [], b"")).read()
+            assert server.connections == 1
     finally:
         await client.aclose()
 
