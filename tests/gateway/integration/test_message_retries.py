@@ -66,10 +66,6 @@ async def test_a_retried_message_is_answered_with_its_first_task(mesh: Mesh) -> 
     assert replica_of(retried) == replica_of(first)
 
 
-async def replicas_routable(mesh: Mesh, count: int) -> None:
-    await routes_ready(mesh.client, count)
-
-
 async def set_health(mesh: Mesh, instance: str, health: Health) -> None:
     await mesh.registry.heartbeat("echo", instance, health)
 
@@ -80,7 +76,7 @@ async def test_a_retry_waits_for_its_instance_rather_than_running_on_another() -
         first = await task_of(mesh, message_id, "hello")
         owner = replica_of(first).lower()
         await set_health(mesh, owner, Health.CRITICAL)
-        await replicas_routable(mesh, 1)
+        await routes_ready(mesh.client, 1)
 
         retry = await mesh.client.post("/a2a/echo/", json=send(message_id, "hello"), headers=A2A)
         assert retry.status_code == 503
@@ -91,7 +87,7 @@ async def test_a_retry_waits_for_its_instance_rather_than_running_on_another() -
         assert replica_of(fresh).lower() != owner
 
         await set_health(mesh, owner, Health.PASSING)
-        await replicas_routable(mesh, 2)
+        await routes_ready(mesh.client, 2)
         again = await task_of(mesh, message_id, "hello")
         assert again["id"] == first["id"]
 
@@ -108,7 +104,7 @@ async def test_a_message_whose_instance_died_before_answering_is_not_run_on_anot
         await register(mesh.registry, "echo", "c", echo_registration(url))
         for replica in REPLICAS:
             await set_health(mesh, replica.lower(), Health.CRITICAL)
-        await replicas_routable(mesh, 1)
+        await routes_ready(mesh.client, 1)
         message_id = str(uuid.uuid4())
 
         lost = await mesh.client.post("/a2a/echo/", json=send(message_id, "hi"), headers=A2A)
@@ -118,8 +114,8 @@ async def test_a_message_whose_instance_died_before_answering_is_not_run_on_anot
 
         for replica in REPLICAS:
             await set_health(mesh, replica.lower(), Health.PASSING)
-        await replicas_routable(mesh, 3)
-        await dying.__aexit__()  # the instance is gone: connections to it are refused
+        await routes_ready(mesh.client, 3)
+        await dying.stop()  # the instance is gone: connections to it are refused
         for _ in range(4):  # round robin would reach both live replicas
             retry = await mesh.client.post("/a2a/echo/", json=send(message_id, "hi"), headers=A2A)
             assert retry.status_code == 503, retry.text
@@ -127,7 +123,7 @@ async def test_a_message_whose_instance_died_before_answering_is_not_run_on_anot
 
         # Deregistered, its tasks go with it: only then may the message run anew.
         await mesh.registry.deregister("echo", "c")
-        await replicas_routable(mesh, 2)
+        await routes_ready(mesh.client, 2)
         ran = await task_of(mesh, message_id, "hi")
         assert replica_of(ran) in REPLICAS
 

@@ -123,6 +123,10 @@ class RawServer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop listening (connecting is refused from now on) and end every connection."""
         assert self._server is not None
         self._server.close()
         for task in list(self._tasks):
