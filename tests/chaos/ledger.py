@@ -35,13 +35,16 @@ class Entry:
     attempts: int = 0
     #: The task the answer named (A2A).
     task_id: str = ""
+    #: The start of the last answer's body, when it was not a success (for failed.jsonl).
+    detail: str = ""
 
-    def close(self, outcome: str, *, task_id: str = "") -> None:
+    def close(self, outcome: str, *, task_id: str = "", detail: str = "") -> None:
         if self.ended:
             raise AssertionError(f"request {self.number} closed twice")
         self.ended = time.monotonic()
         self.outcome = outcome
         self.task_id = task_id
+        self.detail = detail
 
     @property
     def latency(self) -> float:

@@ -86,7 +86,7 @@ class MixedLoad:
     async def _request(self, kind: str, message_id: str) -> None:
         entry = self.ledger.open(kind, message_id, self.settings.deadline)
         number = next(self._numbers)
-        outcome, task_id = "hang", ""
+        outcome, task_id, detail = "hang", "", ""
         backoff = self.settings.backoff
         # The client's own cut: anything still open at its deadline is a hang.
         with anyio.move_on_after(self.settings.deadline):
@@ -102,17 +102,18 @@ class MixedLoad:
                         response = await self._mcp(number, remaining)
                         outcome = _mcp_outcome(response, number)
                     pause = max(backoff, _retry_after(response))
+                    detail = "" if outcome == OK else response.text[:300]
                 except httpx.TimeoutException:
-                    outcome = "hang"
+                    outcome, detail = "hang", ""
                 except httpx.HTTPError as exc:
-                    outcome = f"transport:{type(exc).__name__}"
+                    outcome, detail = f"transport:{type(exc).__name__}", str(exc)[:300]
                 retry = outcome in RETRIABLE or outcome.startswith("transport:")
                 if not retry or entry.attempts >= self.settings.max_attempts:
                     break
                 if entry.deadline - time.monotonic() < pause + backoff:
                     break
                 await anyio.sleep(pause)
-        entry.close(outcome, task_id=task_id)
+        entry.close(outcome, task_id=task_id, detail=detail)
 
     async def _a2a(self, message_id: str, number: int, within: float) -> httpx.Response:
         s = self.settings

@@ -113,6 +113,7 @@ def _write_failures(ledger: Ledger, windows: list[Window], path: Path) -> None:
                     "attempts": e.attempts,
                     "started": round(e.started - start, 3),
                     "seconds": round(e.latency, 3),
+                    "detail": e.detail,
                 }
                 out.write(json.dumps(record) + "\n")
 
