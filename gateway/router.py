@@ -101,10 +101,7 @@ class Router:
             owner = self.affinity.owner(task_id)
         elif message_key is not None:
             owner = self.messages.owner(message_key)
-            if owner is not None:
-                for route in routes:
-                    if route.key == owner:
-                        return route
+            if owner is not None and all(r.key != owner for r in routes):
                 if any(r.key == owner for r in table.services.get(owner[0], ())):
                     raise NoRoute(target, True, held=True)
                 # Deregistered, and its tasks with it: the message can only run anew.
